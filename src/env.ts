@@ -1,0 +1,22 @@
+/**
+ * The outside world the library depends on: time, randomness and whether the
+ * network is there. Passed in, so tests drive them without sleeping.
+ */
+export interface Env {
+  now(): number;
+  random(): number;
+  /** Run `fn` after `ms`; returns a cancel function. */
+  setTimer(fn: () => void, ms: number): () => void;
+  /** False only when the platform is sure there is no network. */
+  isOnline(): boolean;
+}
+
+export const defaultEnv: Env = {
+  now: () => Date.now(),
+  random: () => Math.random(),
+  setTimer(fn, ms) {
+    const handle = setTimeout(fn, ms);
+    return () => clearTimeout(handle);
+  },
+  isOnline: () => (globalThis as { navigator?: { onLine?: boolean } }).navigator?.onLine !== false,
+};

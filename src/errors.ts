@@ -1,0 +1,107 @@
+/** Every error vantage-live throws: `code` is stable and safe to switch on. */
+export class VantageError extends Error {
+  /** Worth retrying: the failure says nothing about the request itself. */
+  readonly transient: boolean;
+  constructor(
+    readonly code: string,
+    message: string,
+    opts: { transient?: boolean; cause?: unknown } = {},
+  ) {
+    super(message, { cause: opts.cause });
+    this.name = new.target.name;
+    this.transient = opts.transient ?? false;
+  }
+}
+
+/** The master answered and refused the request (a 4xx other than 408 and 429). Retrying will not help. */
+export class MasterRejectedError extends VantageError {
+  constructor(
+    readonly status: number,
+    readonly masterCode: string,
+    message: string,
+  ) {
+    super('master_rejected', message);
+  }
+}
+
+/** The master could not be reached or is overloaded (network error, 408, 429, 5xx). Worth a retry. */
+export class MasterUnavailableError extends VantageError {
+  constructor(
+    message: string,
+    readonly status?: number,
+    /** How long the master asked us to wait (from `Retry-After`), in ms. */
+    readonly retryAfterMs?: number,
+    cause?: unknown,
+  ) {
+    super('master_unavailable', message, { transient: true, cause });
+  }
+}
+
+/** A read found nothing in the cache while the master was unreachable. */
+export class OfflineMissError extends VantageError {
+  constructor(readonly cacheKey: string, cause?: unknown) {
+    super('offline_miss', `"${cacheKey}" is not cached and the master cannot be reached`, { cause });
+  }
+}
+
+/** A request was refused before anything was queued or sent: the input itself is wrong. */
+export class InvalidInputError extends VantageError {
+  constructor(message: string) {
+    super('invalid_input', message);
+  }
+}
+
+/** The browser refused to store more (QuotaExceededError). Nothing was written. */
+export class StorageFullError extends VantageError {
+  constructor(cause?: unknown) {
+    super('storage_full', 'Storage is full: free space or ask the user to allow more (navigator.storage.persist)', { cause });
+  }
+}
+
+/**
+ * A failed IndexedDB write as the caller should see it: a full disk becomes a
+ * StorageFullError whether it arrives as a QuotaExceededError or as the abort
+ * of the transaction it killed.
+ */
+export function storageError(err: unknown): unknown {
+  const name = (err as { name?: string } | null)?.name;
+  const inner = (err as { target?: { error?: { name?: string } } } | null)?.target?.error?.name;
+  return name === 'QuotaExceededError' || inner === 'QuotaExceededError' ? new StorageFullError(err) : err;
+}
+
+/** An op id that is not (or no longer) in the queue. */
+export class UnknownOpError extends VantageError {
+  constructor(readonly opId: string) {
+    super('unknown_op', `No queued or dead op with id "${opId}"`);
+  }
+}
+
+/**
+ * Whether a failure is worth a retry: no answer at all (a network error), a
+ * status of 408, 429 or 5xx, or an error that says `transient: true`.
+ */
+export function isTransient(err: unknown): boolean {
+  if (err instanceof VantageError) return err.transient;
+  if (err instanceof TypeError) return true; // fetch's "network error"
+  if (typeof err === 'object' && err !== null) {
+    const { transient, status } = err as { transient?: unknown; status?: unknown };
+    if (transient === true) return true;
+    if (typeof status === 'number') return status === 408 || status === 429 || status >= 500;
+  }
+  return false;
+}
+
+/** The JSON-safe shape of an error, as kept on a dead op and sent across the bridge. */
+export interface ErrorInfo {
+  code: string;
+  message: string;
+  status?: number;
+}
+
+export function errorInfo(err: unknown): ErrorInfo {
+  if (err instanceof MasterRejectedError) return { code: err.masterCode, message: err.message, status: err.status };
+  if (err instanceof MasterUnavailableError) return { code: err.code, message: err.message, status: err.status };
+  if (err instanceof VantageError) return { code: err.code, message: err.message };
+  if (err instanceof Error) return { code: err.name, message: err.message };
+  return { code: 'unknown', message: String(err) };
+}

@@ -1,0 +1,17 @@
+export type { Id, Row, PageRequest, TableLike, WriteOptions } from './types.js';
+export * from './errors.js';
+export { configureLogging, logger, LEVELS, type Level, type LogFields, type LogRecord, type LogSink, type Logger, type Outcome } from './log.js';
+export { defaultEnv, type Env } from './env.js';
+export { backoffDelay, type BackoffPolicy } from './backoff.js';
+export type { Cache, CachedRows, CacheEntryInfo } from './cache/types.js';
+export { MemCache } from './cache/mem-cache.js';
+export { NoCache } from './cache/no-cache.js';
+export { IdbCache } from './cache/idb-cache.js';
+export type { WriteQueue, NewOp, QueuedOp, AppliedOp, OpRecord, OpKind, Take } from './queue/types.js';
+export { MemQueue } from './queue/mem-queue.js';
+export { defaultRetryPolicy, judgeFailure } from './queue/retry-policy.js';
+export type { LiveEvent, LiveStream, StreamState } from './stream/types.js';
+export { MemoryTable } from './master/memory-table.js';
+export { RestTable, type RestTableOptions } from './master/rest-table.js';
+export { LiveTable, type LiveTableOptions, type LiveTableEvent, type ReadResult } from './live-table.js';
+export { MAX_ROW_BYTES } from './validate.js';

@@ -1,0 +1,149 @@
+import { MasterRejectedError, MasterUnavailableError } from '../errors.js';
+import type { Id, PageRequest, Row, TableLike, WriteOptions } from '../types.js';
+
+export interface RestTableOptions {
+  /** The fetch to use; default the global one. Injected so tests and workers can wrap it. */
+  fetch?: typeof fetch;
+  /** The field of a row that holds its id; default "id". */
+  idField?: string;
+  /** A request with no answer after this long fails as transient; default 10 s. */
+  timeoutMs?: number;
+}
+
+/** Page size used to read a whole table when `list()` is called without a page. */
+const WHOLE_TABLE_IPP = 1000;
+
+/**
+ * A master over HTTP, speaking the protocol of ARCHITECTURE.md. Every write
+ * sends its idempotency key as `Idempotency-Key`. Failures become typed errors:
+ * MasterUnavailableError (transient: no answer, 408, 429, 5xx) or
+ * MasterRejectedError (permanent: any other 4xx).
+ */
+export class RestTable implements TableLike {
+  readonly idField: string;
+  private readonly fetch: typeof fetch;
+  private readonly timeoutMs: number;
+  private readonly url: string;
+
+  /**
+   * @param apiBase where the tables live, e.g. "/api" or "https://example.com/api"
+   * @param name the table's name: its path under `apiBase`
+   */
+  constructor(
+    apiBase: string,
+    readonly name: string,
+    opts: RestTableOptions = {},
+  ) {
+    this.url = `${apiBase.replace(/\/$/, '')}/${encodeURIComponent(name)}`;
+    this.idField = opts.idField ?? 'id';
+    this.fetch = opts.fetch ?? globalThis.fetch.bind(globalThis);
+    this.timeoutMs = opts.timeoutMs ?? 10_000;
+  }
+
+  async list(req?: PageRequest): Promise<Array<[Id, Row]>> {
+    if (req) return (await this.page(req)).rows;
+    const all: Array<[Id, Row]> = [];
+    for (let page = 1; ; page++) {
+      const { rows, total } = await this.page({ page, ipp: WHOLE_TABLE_IPP });
+      all.push(...rows);
+      if (rows.length < WHOLE_TABLE_IPP || all.length >= total) return all;
+    }
+  }
+
+  /** One page with the master's `total` row count. */
+  async page(req: PageRequest): Promise<{ rows: Array<[Id, Row]>; total: number }> {
+    const body = (await this.request('GET', `?page=${req.page}&ipp=${req.ipp}`)) as { rows: Row[]; total: number };
+    return { rows: body.rows.map((row) => [this.idOf(row), row]), total: body.total };
+  }
+
+  async get(id: Id): Promise<Row | undefined> {
+    try {
+      return (await this.request('GET', this.path(id))) as Row;
+    } catch (err) {
+      if (err instanceof MasterRejectedError && err.status === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async insert(id: Id, row: Row, opts?: WriteOptions): Promise<Row> {
+    return (await this.request('POST', '', { ...row, [this.idField]: id }, opts)) as Row;
+  }
+
+  async insertReturnId(row: Row, opts?: WriteOptions): Promise<Id> {
+    return this.idOf((await this.request('POST', '', row, opts)) as Row);
+  }
+
+  async replace(id: Id, row: Row, opts?: WriteOptions): Promise<Row> {
+    return (await this.request('PUT', this.path(id), { ...row, [this.idField]: id }, opts)) as Row;
+  }
+
+  async patch(id: Id, partial: Row, opts?: WriteOptions): Promise<Row> {
+    return (await this.request('PATCH', this.path(id), partial, opts)) as Row;
+  }
+
+  // A 404 means the row is already gone, which is what the caller asked for.
+  async delete(id: Id, opts?: WriteOptions): Promise<void> {
+    try {
+      await this.request('DELETE', this.path(id), undefined, opts);
+    } catch (err) {
+      if (!(err instanceof MasterRejectedError && err.status === 404)) throw err;
+    }
+  }
+
+  async deleteAll(opts?: WriteOptions): Promise<void> {
+    await this.request('DELETE', '', undefined, opts);
+  }
+
+  private path(id: Id): string {
+    return `/${encodeURIComponent(id)}`;
+  }
+
+  private idOf(row: Row): Id {
+    return String(row[this.idField]);
+  }
+
+  private async request(method: string, path: string, body?: Row, opts?: WriteOptions): Promise<unknown> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (opts?.idempotencyKey) headers['idempotency-key'] = opts.idempotencyKey;
+    let res: Response;
+    try {
+      res = await this.fetch(this.url + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (err) {
+      throw new MasterUnavailableError(`${method} ${this.url + path} got no answer: ${(err as Error).message}`, undefined, undefined, err);
+    }
+    const text = await res.text().catch(() => '');
+    const json = parseJson(text);
+    if (res.ok) return json;
+    const error = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
+    const message = `${method} ${this.url + path}: ${res.status} ${error?.message ?? (text.slice(0, 200) || res.statusText)}`;
+    const status = res.status;
+    if (status === 408 || status === 429 || status >= 500) {
+      throw new MasterUnavailableError(message, status, retryAfterMs(res.headers.get('retry-after')));
+    }
+    throw new MasterRejectedError(status, error?.code ?? `http_${status}`, message);
+  }
+}
+
+function parseJson(text: string): unknown {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** `Retry-After` is either seconds or an HTTP date. */
+export function retryAfterMs(header: string | null, now = Date.now()): number | undefined {
+  if (!header) return undefined;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(header);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}

@@ -1,0 +1,117 @@
+import type { BackoffPolicy } from '../backoff.js';
+import type { Env } from '../env.js';
+import { errorInfo } from '../errors.js';
+import { logger } from '../log.js';
+import { judgeFailure } from './retry-policy.js';
+import type { QueuedOp, WriteQueue } from './types.js';
+
+const log = logger('vantage-live:queue');
+
+/** How often a flusher that was told the network is gone checks again. */
+const OFFLINE_RECHECK_MS = 5_000;
+
+export interface FlusherOptions {
+  queue: WriteQueue;
+  table: string;
+  /** Send one op to the master; resolves with the master's reply. */
+  apply(op: QueuedOp): Promise<unknown>;
+  policy: BackoffPolicy;
+  env: Env;
+  onApplied(op: QueuedOp, result: unknown): Promise<void> | void;
+  onRetry(op: QueuedOp, err: unknown, retryAt: number): void;
+  onDead(op: QueuedOp, err: unknown): Promise<void> | void;
+}
+
+/**
+ * Drains one table's ops to the master, oldest first (W2). Single-flight: a
+ * flush asked for while one runs makes that one look again instead of starting
+ * a second, and where Web Locks exist, flushers in other tabs or workers wait
+ * for the same lock, so no op is ever sent by two at once.
+ */
+export class Flusher {
+  private running: Promise<void> | undefined;
+  private again = false;
+  private timer: { at: number; cancel: () => void } | undefined;
+  private closed = false;
+
+  constructor(private readonly o: FlusherOptions) {}
+
+  /** Send every op that is due. Resolves when the queue has nothing more to send now. */
+  flush(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      try {
+        do {
+          this.again = false;
+          await withLock(`vantage-live:flush:${this.o.table}`, () => this.drain()).catch((err) => {
+            // The queue itself failed (storage): nothing was lost, the op is still there. Look again later.
+            log.error('flush failed', { error: errorInfo(err) });
+            this.wakeAt(this.o.env.now() + this.o.policy.baseMs);
+          });
+        } while (this.again);
+      } finally {
+        this.running = undefined;
+      }
+    })();
+    return this.running;
+  }
+
+  /** Stop timers; later flushes do nothing. */
+  close(): void {
+    this.closed = true;
+    this.timer?.cancel();
+  }
+
+  private async drain(): Promise<void> {
+    const { queue, table, env } = this.o;
+    for (;;) {
+      if (!env.isOnline()) return this.wakeAt(env.now() + OFFLINE_RECHECK_MS);
+      const next = await queue.take(table, env.now());
+      if (!next) return;
+      if ('retryAt' in next) return this.wakeAt(next.retryAt);
+      const { op } = next;
+      log.debug('sending', { op: op.kind, opId: op.opId, id: op.id, attempt: op.attempts + 1 });
+      let result: unknown;
+      try {
+        result = await this.o.apply(op);
+      } catch (err) {
+        const verdict = judgeFailure(err, op.attempts, env.now(), this.o.policy, env.random);
+        if ('dead' in verdict) {
+          await queue.kill(op.opId, errorInfo(err));
+          log.warn('dead letter', { op: op.kind, opId: op.opId, id: op.id, outcome: 'failed', error: errorInfo(err) });
+          await this.o.onDead(op, err);
+          continue;
+        }
+        await queue.retryLater(op.opId, errorInfo(err), verdict.retryAt);
+        log.info('will retry', { op: op.kind, opId: op.opId, id: op.id, outcome: 'failed', retryAt: verdict.retryAt });
+        this.o.onRetry(op, err, verdict.retryAt);
+        return this.wakeAt(verdict.retryAt);
+      }
+      await queue.applied(op.opId, result, env.now());
+      log.debug('applied', { op: op.kind, opId: op.opId, id: op.id });
+      await this.o.onApplied(op, result);
+    }
+  }
+
+  // One timer per flusher, for the earliest time anything is due.
+  private wakeAt(at: number): void {
+    if (this.closed || (this.timer && this.timer.at <= at && this.timer.at > this.o.env.now())) return;
+    this.timer?.cancel();
+    const cancel = this.o.env.setTimer(() => {
+      this.timer = undefined;
+      void this.flush();
+    }, Math.max(0, at - this.o.env.now()));
+    this.timer = { at, cancel };
+  }
+}
+
+type LockManagerLike = { request(name: string, cb: () => Promise<void>): Promise<void> };
+
+function withLock(name: string, fn: () => Promise<void>): Promise<void> {
+  const locks = (globalThis as { navigator?: { locks?: LockManagerLike } }).navigator?.locks;
+  return locks ? locks.request(name, fn) : fn();
+}
