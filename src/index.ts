@@ -15,3 +15,7 @@ export { MemoryTable } from './master/memory-table.js';
 export { RestTable, type RestTableOptions } from './master/rest-table.js';
 export { LiveTable, type LiveTableOptions, type LiveTableEvent, type ReadResult } from './live-table.js';
 export { MAX_ROW_BYTES } from './validate.js';
+export { ManualLiveStream } from './stream/manual.js';
+export { SseLiveStream, type SseLiveStreamOptions } from './stream/sse.js';
+export { WebSocketLiveStream, type WebSocketLiveStreamOptions } from './stream/websocket.js';
+export { IdbQueue, QUEUE_SCHEMA_VERSION } from './queue/idb-queue.js';

@@ -1,0 +1,172 @@
+import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb';
+import { storageError, UnknownOpError, VantageError, type ErrorInfo } from '../errors.js';
+import { APPLIED_MEMORY, type AppliedOp, type NewOp, type OpRecord, type QueuedOp, type Take, type WriteQueue } from './types.js';
+
+interface QueueSchema extends DBSchema {
+  ops: {
+    key: number;
+    value: QueuedOp;
+    indexes: { opId: string; tableSeq: [string, number]; tableStatus: [string, string] };
+  };
+  applied: { key: string; value: AppliedOp; indexes: { appliedAt: number } };
+}
+
+/** Bump when the stores change, and add a step to `upgrade` that carries every queued op over. */
+export const QUEUE_SCHEMA_VERSION = 1;
+
+type Stores = StoreNames<QueueSchema>;
+type Tx<S extends Stores[]> = IDBPTransaction<QueueSchema, S, 'readwrite'>;
+type OpsStore = { index(name: 'opId'): { get(opId: string): Promise<QueuedOp | undefined> } };
+
+/**
+ * The WriteQueue in IndexedDB. Every change is one transaction with
+ * `durability: 'strict'`, so when a method resolves the change is on disk
+ * (W1); Chrome's default durability would only promise it reached the OS.
+ * No transaction is held across anything but IndexedDB requests: the flusher
+ * talks to the master between `take` and `applied`, never inside one.
+ */
+export class IdbQueue implements WriteQueue {
+  private readonly db: Promise<IDBPDatabase<QueueSchema>>;
+
+  /** @param dbName the IndexedDB database the queue lives in; every LiveTable of an origin can share one. */
+  constructor(dbName = 'vantage-live-queue') {
+    this.db = openDB<QueueSchema>(dbName, QUEUE_SCHEMA_VERSION, {
+      upgrade(db, oldVersion) {
+        if (oldVersion < 1) {
+          const ops = db.createObjectStore('ops', { keyPath: 'seq', autoIncrement: true });
+          ops.createIndex('opId', 'opId', { unique: true });
+          ops.createIndex('tableSeq', ['table', 'seq']);
+          ops.createIndex('tableStatus', ['table', 'status']);
+          db.createObjectStore('applied', { keyPath: 'opId' }).createIndex('appliedAt', 'appliedAt');
+        }
+      },
+    });
+  }
+
+  enqueue(op: NewOp): Promise<{ record: OpRecord; created: boolean }> {
+    return this.write(['ops', 'applied'], async (tx) => {
+      const known = (await tx.objectStore('ops').index('opId').get(op.opId)) ?? (await tx.objectStore('applied').get(op.opId));
+      if (known) return { record: known, created: false };
+      const draft = { ...op, status: 'queued', attempts: 0, nextAttemptAt: 0 } as Omit<QueuedOp, 'seq'>;
+      const seq = await tx.objectStore('ops').add(draft as QueuedOp);
+      return { record: { ...draft, seq }, created: true };
+    });
+  }
+
+  take(table: string, now: number): Promise<Take | undefined> {
+    return this.write(['ops'], async (tx) => {
+      const index = tx.objectStore('ops').index('tableSeq');
+      for (let cursor = await index.openCursor(tableRange(table)); cursor; cursor = await cursor.continue()) {
+        const op = cursor.value;
+        if (op.status === 'dead') continue;
+        if (op.nextAttemptAt > now) return { retryAt: op.nextAttemptAt };
+        const taken: QueuedOp = { ...op, status: 'in-flight' };
+        await cursor.update(taken);
+        return { op: taken };
+      }
+      return undefined;
+    });
+  }
+
+  applied(opId: string, result: unknown, now: number): Promise<void> {
+    return this.write(['ops', 'applied'], async (tx) => {
+      const op = await this.must(tx.objectStore('ops'), opId);
+      await tx.objectStore('ops').delete(op.seq);
+      const applied = tx.objectStore('applied');
+      await applied.put({ status: 'applied', opId, table: op.table, kind: op.kind, id: op.id, result, appliedAt: now });
+      let excess = (await applied.count()) - APPLIED_MEMORY.count;
+      for (let cursor = await applied.index('appliedAt').openCursor(); cursor; cursor = await cursor.continue()) {
+        if (excess <= 0 && cursor.value.appliedAt >= now - APPLIED_MEMORY.ms) break;
+        await cursor.delete();
+        excess--;
+      }
+    });
+  }
+
+  async retryLater(opId: string, error: ErrorInfo, nextAttemptAt: number): Promise<void> {
+    await this.update(opId, (op) => ({ ...op, status: 'queued', attempts: op.attempts + 1, lastError: error, nextAttemptAt }));
+  }
+
+  async kill(opId: string, error: ErrorInfo): Promise<void> {
+    await this.update(opId, (op) => ({ ...op, status: 'dead', attempts: op.attempts + 1, lastError: error }));
+  }
+
+  async revive(opId: string, now: number): Promise<QueuedOp> {
+    return this.update(opId, (op) => {
+      if (op.status !== 'dead') throw new VantageError('not_dead', `Op "${opId}" is ${op.status}, not a dead letter`);
+      return { ...op, status: 'queued', nextAttemptAt: now };
+    });
+  }
+
+  discard(opId: string): Promise<QueuedOp> {
+    return this.write(['ops'], async (tx) => {
+      const op = await this.must(tx.objectStore('ops'), opId);
+      if (op.status === 'in-flight') throw new VantageError('in_flight', `Op "${opId}" is being sent and cannot be discarded`);
+      await tx.objectStore('ops').delete(op.seq);
+      return op;
+    });
+  }
+
+  async ops(table?: string): Promise<QueuedOp[]> {
+    const db = await this.db;
+    return table === undefined ? db.getAll('ops') : db.getAllFromIndex('ops', 'tableSeq', tableRange(table));
+  }
+
+  async counts(table: string): Promise<{ pending: number; dead: number }> {
+    const tx = (await this.db).transaction('ops');
+    const index = tx.store.index('tableStatus');
+    const [queued, inFlight, dead] = await Promise.all(['queued', 'in-flight', 'dead'].map((s) => index.count([table, s])));
+    return { pending: queued! + inFlight!, dead: dead! };
+  }
+
+  async record(opId: string): Promise<OpRecord | undefined> {
+    const db = await this.db;
+    return (await db.getFromIndex('ops', 'opId', opId)) ?? (await db.get('applied', opId));
+  }
+
+  /** Close the database connection (tests that simulate a restart, and a worker being replaced). */
+  async close(): Promise<void> {
+    (await this.db).close();
+  }
+
+  private update<T extends QueuedOp>(opId: string, change: (op: QueuedOp) => T): Promise<T> {
+    return this.write(['ops'], async (tx) => {
+      const next = change(await this.must(tx.objectStore('ops'), opId));
+      await tx.objectStore('ops').put(next);
+      return next;
+    });
+  }
+
+  private async must(ops: OpsStore, opId: string): Promise<QueuedOp> {
+    const op = await ops.index('opId').get(opId);
+    if (!op) throw new UnknownOpError(opId);
+    return op;
+  }
+
+  // One strict read-write transaction: resolves after it commits, with a full disk reported as StorageFullError.
+  private async write<S extends Stores[], T>(stores: S, body: (tx: Tx<S>) => Promise<T>): Promise<T> {
+    const tx = (await this.db).transaction(stores, 'readwrite', { durability: 'strict' });
+    try {
+      const result = await body(tx);
+      await tx.done;
+      return result;
+    } catch (err) {
+      abortQuietly(tx);
+      await tx.done.catch(() => {});
+      throw storageError(err);
+    }
+  }
+}
+
+// A transaction that already committed or aborted throws on abort(); one still open must be aborted.
+function abortQuietly(tx: { abort(): void }): void {
+  try {
+    tx.abort();
+  } catch {
+    // already finished
+  }
+}
+
+function tableRange(table: string): IDBKeyRange {
+  return IDBKeyRange.bound([table, -Infinity], [table, Infinity]);
+}

@@ -1,0 +1,249 @@
+/**
+ * The part SSE and WebSocket streams share: listeners, lazy connect, state,
+ * backoff-and-reconnect, resume from the last event id (E2).
+ *
+ * A transport only knows how to open one connection and report what happens
+ * on it through a `ConnectionSink`; everything else lives here, once.
+ */
+import { backoffDelay } from '../backoff.js';
+import type { BackoffPolicy } from '../backoff.js';
+import { defaultEnv } from '../env.js';
+import type { Env } from '../env.js';
+import { logger } from '../log.js';
+import type { LiveEvent, LiveStream, StreamState } from './types.js';
+
+export const streamLog = logger('vantage-live:stream');
+
+/** Default reconnect backoff of the network streams: 500ms scale, 30s cap. */
+export const DEFAULT_STREAM_BACKOFF: BackoffPolicy = { baseMs: 500, capMs: 30_000 };
+
+export interface ReconnectingStreamOptions {
+  /** Resume after this event id on the first connect. */
+  lastEventId?: string;
+  env?: Env;
+  backoff?: BackoffPolicy;
+  /** Called with every new event id, after the event reached the listeners (e.g. to persist it). */
+  onEventId?: (id: string) => void;
+}
+
+/** What a transport reports about one connection. Calls after the connection was dropped are ignored. */
+export interface ConnectionSink {
+  /** The connection is established. */
+  opened(): void;
+  /** An event arrived. */
+  event(e: LiveEvent): void;
+  /** The connection failed or closed: the stream closes it and reconnects after a backoff. */
+  failed(reason: string): void;
+}
+
+/** One open (or opening) connection, as a transport hands it back. */
+export interface Connection {
+  /** Close the connection; must not report anything to the sink afterwards (it would be ignored anyway). */
+  close(): void;
+}
+
+/** `url` with `since=<id>` appended to its query (before any `#fragment`); unchanged when `id` is undefined. */
+export function resumeUrl(url: string, id: string | undefined): string {
+  if (id === undefined) return url;
+  const hash = url.indexOf('#');
+  const base = hash < 0 ? url : url.slice(0, hash);
+  const fragment = hash < 0 ? '' : url.slice(hash);
+  const sep = base.includes('?') ? (base.endsWith('?') || base.endsWith('&') ? '' : '&') : '?';
+  return `${base}${sep}since=${encodeURIComponent(id)}${fragment}`;
+}
+
+type Listener = (e: LiveEvent) => void;
+
+export abstract class ReconnectingLiveStream implements LiveStream {
+  /** Name of the transport, for logs. */
+  protected abstract readonly transport: string;
+  /** Open one connection to `url` (already carrying `since=` when resuming). May throw: treated as a failure. */
+  protected abstract connect(url: string, sink: ConnectionSink): Connection;
+
+  private readonly env: Env;
+  private readonly policy: BackoffPolicy;
+  private readonly onEventId: ((id: string) => void) | undefined;
+  private readonly listeners = new Set<{ fn: Listener }>();
+  private readonly stateListeners = new Set<{ fn: (s: StreamState) => void }>();
+  private _lastEventId: string | undefined;
+  private _state: StreamState = 'closed';
+  private attempt = 0;
+  /** Bumped for every connection and on close; sink calls from older generations are ignored. */
+  private generation = 0;
+  private connection: Connection | undefined;
+  private cancelTimer: (() => void) | undefined;
+
+  protected constructor(
+    protected readonly url: string,
+    opts: ReconnectingStreamOptions = {},
+  ) {
+    this.env = opts.env ?? defaultEnv;
+    this.policy = opts.backoff ?? DEFAULT_STREAM_BACKOFF;
+    this.onEventId = opts.onEventId;
+    this._lastEventId = opts.lastEventId;
+  }
+
+  /** Id of the last event seen (initially `opts.lastEventId`). */
+  get lastEventId(): string | undefined {
+    return this._lastEventId;
+  }
+
+  get state(): StreamState {
+    return this._state;
+  }
+
+  /** Called on every state change (not with the current state). Returns an unsubscribe function. */
+  onState(listener: (s: StreamState) => void): () => void {
+    const token = { fn: listener };
+    this.stateListeners.add(token);
+    return () => {
+      this.stateListeners.delete(token);
+    };
+  }
+
+  /** The first subscriber connects; the last one leaving closes the connection. */
+  subscribe(listener: Listener): () => void {
+    const token = { fn: listener };
+    this.listeners.add(token);
+    if (this.listeners.size === 1 && this._state === 'closed') this.connectNow();
+    return () => {
+      if (!this.listeners.delete(token)) return;
+      if (this.listeners.size === 0) this.stop();
+    };
+  }
+
+  /** Drop every listener and close the connection. A later `subscribe` connects again. */
+  close(): void {
+    this.listeners.clear();
+    this.stop();
+  }
+
+  private setState(next: StreamState): void {
+    if (next === this._state) return;
+    this._state = next;
+    for (const token of [...this.stateListeners]) {
+      if (!this.stateListeners.has(token)) continue;
+      try {
+        token.fn(next);
+      } catch (err) {
+        streamLog.warn('state listener threw', { transport: this.transport, state: next, error: String(err) });
+      }
+    }
+  }
+
+  private stop(): void {
+    this.generation++;
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
+    this.dropConnection();
+    this.attempt = 0;
+    this.setState('closed');
+  }
+
+  private dropConnection(): void {
+    const conn = this.connection;
+    this.connection = undefined;
+    if (!conn) return;
+    try {
+      conn.close();
+    } catch (err) {
+      streamLog.warn('closing connection threw', { transport: this.transport, error: String(err) });
+    }
+  }
+
+  private connectNow(): void {
+    const generation = ++this.generation;
+    const url = resumeUrl(this.url, this._lastEventId);
+    this.setState('connecting');
+    streamLog.debug('connect', { transport: this.transport, url, eventId: this._lastEventId, attempt: this.attempt });
+    const live = () => generation === this.generation;
+    const sink: ConnectionSink = {
+      opened: () => {
+        if (!live()) return;
+        this.attempt = 0;
+        streamLog.debug('open', { transport: this.transport, url });
+        this.setState('open');
+      },
+      event: (e) => {
+        if (live()) this.deliver(e);
+      },
+      failed: (reason) => {
+        if (live()) this.scheduleReconnect(reason);
+      },
+    };
+    try {
+      const conn = this.connect(url, sink);
+      // The transport may already have failed synchronously (a new generation started).
+      if (live()) this.connection = conn;
+      else conn.close();
+    } catch (err) {
+      if (live()) this.scheduleReconnect(`connect threw: ${String(err)}`);
+    }
+  }
+
+  private scheduleReconnect(reason: string): void {
+    const generation = ++this.generation; // silence the failed connection
+    this.dropConnection();
+    this.setState('connecting');
+    const delay = backoffDelay(this.attempt, this.policy, this.env.random);
+    streamLog.debug('reconnect scheduled', { transport: this.transport, delay, attempt: this.attempt, reason });
+    this.attempt++;
+    this.cancelTimer = this.env.setTimer(() => {
+      if (generation !== this.generation) return;
+      this.cancelTimer = undefined;
+      this.connectNow();
+    }, delay);
+  }
+
+  private deliver(e: LiveEvent): void {
+    const eventId = e.eventId;
+    if (eventId !== undefined && eventId === this._lastEventId) {
+      streamLog.debug('duplicate event skipped', { transport: this.transport, eventId, kind: e.kind });
+      return;
+    }
+    if (eventId !== undefined) this._lastEventId = eventId;
+    streamLog.debug('event', { transport: this.transport, eventId, kind: e.kind, id: 'id' in e ? e.id : undefined });
+    if (e.kind === 'reset') streamLog.debug('reset', { transport: this.transport, eventId });
+    for (const token of [...this.listeners]) {
+      if (!this.listeners.has(token)) continue;
+      try {
+        token.fn(e);
+      } catch (err) {
+        streamLog.error('listener threw', { transport: this.transport, eventId, kind: e.kind, error: String(err) });
+      }
+    }
+    if (eventId !== undefined && this.onEventId) {
+      try {
+        this.onEventId(eventId);
+      } catch (err) {
+        streamLog.warn('onEventId threw', { transport: this.transport, eventId, error: String(err) });
+      }
+    }
+  }
+}
+
+/** Parse a change/reset payload shared by both wire formats. Returns undefined when malformed. */
+export function toLiveEvent(type: unknown, payload: Record<string, unknown>, fallbackEventId?: string): LiveEvent | undefined {
+  const rawId = payload['eventId'];
+  const eventId = typeof rawId === 'string' && rawId !== '' ? rawId : typeof rawId === 'number' ? String(rawId) : fallbackEventId || undefined;
+  if (type === 'reset') return eventId === undefined ? { kind: 'reset' } : { kind: 'reset', eventId };
+  if (type !== 'change') return undefined;
+  const kind = payload['kind'];
+  if (kind === 'changed') return eventId === undefined ? { kind } : { kind, eventId };
+  if (kind === 'inserted' || kind === 'updated' || kind === 'deleted') {
+    const id = payload['id'];
+    if (typeof id !== 'string') return undefined;
+    return eventId === undefined ? { kind, id } : { kind, id, eventId };
+  }
+  return undefined;
+}
+
+/** JSON.parse into a plain object, or undefined. */
+export function parseObject(text: string): Record<string, unknown> | undefined {
+  try {
+    const v: unknown = JSON.parse(text);
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,35 @@
+/** A row's primary key, as the master spells it. */
+export type Id = string;
+
+/** One record: JSON-compatible values only. */
+export type Row = Record<string, unknown>;
+
+/** A page of a list. `page` is 1-based; `ipp` is items per page. */
+export interface PageRequest {
+  page: number;
+  ipp: number;
+}
+
+export interface WriteOptions {
+  /** Sent to the master so that a retried write is applied once. The queue sets it. */
+  idempotencyKey?: string;
+  /** LiveTable only: return once the write is durable ('queued') or once the master confirmed it ('applied', the default). */
+  wait?: 'applied' | 'queued';
+  /** LiveTable only: the queue op's id. A write repeated with the same opId is queued once. */
+  opId?: string;
+}
+
+/** A table-shaped data source: the master, or a LiveTable in front of one (the Rust crate's AnyTable). */
+export interface TableLike {
+  readonly name: string;
+  readonly idField: string;
+  /** Rows in the master's order: one page, or every row when `req` is omitted. */
+  list(req?: PageRequest): Promise<Array<[Id, Row]>>;
+  get(id: Id): Promise<Row | undefined>;
+  insert(id: Id, row: Row, opts?: WriteOptions): Promise<Row>;
+  insertReturnId(row: Row, opts?: WriteOptions): Promise<Id>;
+  replace(id: Id, row: Row, opts?: WriteOptions): Promise<Row>;
+  patch(id: Id, partial: Row, opts?: WriteOptions): Promise<Row>;
+  delete(id: Id, opts?: WriteOptions): Promise<void>;
+  deleteAll(opts?: WriteOptions): Promise<void>;
+}

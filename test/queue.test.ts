@@ -1,0 +1,106 @@
+import 'fake-indexeddb/auto';
+import { describe, expect, it } from 'vitest';
+import { IdbQueue } from '../src/queue/idb-queue.js';
+import { MemQueue, type NewOp, type WriteQueue } from '../src/index.js';
+
+let dbCount = 0;
+const backends: Array<[string, () => WriteQueue]> = [
+  ['MemQueue', () => new MemQueue()],
+  ['IdbQueue', () => new IdbQueue(`queue-test-${++dbCount}`)],
+];
+
+const op = (opId: string, table = 't', extra: Partial<NewOp> = {}): NewOp => ({
+  opId, table, kind: 'insert', id: opId, row: { n: opId }, idempotencyKey: `key-${opId}`, enqueuedAt: 1, ...extra,
+});
+const err = { code: 'x', message: 'boom', status: 503 };
+
+describe.each(backends)('the WriteQueue contract: %s', (_name, make) => {
+  it('queues ops in order and queues a repeated opId once', async () => {
+    const q = make();
+    expect((await q.enqueue(op('1'))).created).toBe(true);
+    await q.enqueue(op('2'));
+    const again = await q.enqueue(op('1', 't', { row: { other: true } }));
+    expect(again.created).toBe(false);
+    expect(again.record).toMatchObject({ opId: '1', row: { n: '1' }, status: 'queued', attempts: 0 });
+    expect((await q.ops('t')).map((o) => o.opId)).toEqual(['1', '2']);
+  });
+
+  it('takes the head of a table, marking it in-flight, and keeps tables apart', async () => {
+    const q = make();
+    await q.enqueue(op('1'));
+    await q.enqueue(op('x', 'other'));
+    await q.enqueue(op('2'));
+    const taken = await q.take('t', 10);
+    expect(taken).toMatchObject({ op: { opId: '1', status: 'in-flight', idempotencyKey: 'key-1' } });
+    expect((await q.record('1'))?.status).toBe('in-flight');
+    expect(await q.take('other', 10)).toMatchObject({ op: { opId: 'x' } });
+    expect(await q.take('none', 10)).toBeUndefined();
+  });
+
+  it('offers an in-flight head again: an op left in-flight by a crash is retried with its key', async () => {
+    const q = make();
+    await q.enqueue(op('1'));
+    await q.take('t', 10);
+    expect(await q.take('t', 10)).toMatchObject({ op: { opId: '1', idempotencyKey: 'key-1' } });
+  });
+
+  it('holds the whole table back while its head waits for a retry (order, W2)', async () => {
+    const q = make();
+    await q.enqueue(op('1'));
+    await q.enqueue(op('2'));
+    await q.take('t', 10);
+    await q.retryLater('1', err, 500);
+    expect(await q.take('t', 10)).toEqual({ retryAt: 500 });
+    expect(await q.take('t', 500)).toMatchObject({ op: { opId: '1', attempts: 1, lastError: err } });
+  });
+
+  it('skips dead letters, which keep the reason, and can revive or discard them', async () => {
+    const q = make();
+    await q.enqueue(op('1'));
+    await q.enqueue(op('2'));
+    await q.take('t', 10);
+    await q.kill('1', { code: 'validation', message: 'bad price', status: 422 });
+    expect(await q.take('t', 10)).toMatchObject({ op: { opId: '2' } });
+    expect(await q.counts('t')).toEqual({ pending: 1, dead: 1 });
+    expect((await q.record('1'))).toMatchObject({ status: 'dead', lastError: { status: 422, message: 'bad price' } });
+    await q.applied('2', { id: '2' }, 20);
+    await q.revive('1', 30);
+    expect(await q.take('t', 30)).toMatchObject({ op: { opId: '1', status: 'in-flight' } });
+    await q.kill('1', err);
+    expect((await q.discard('1')).opId).toBe('1');
+    expect(await q.ops()).toEqual([]);
+    expect(await q.record('1')).toBeUndefined();
+  });
+
+  it('refuses to discard an op that is being sent', async () => {
+    const q = make();
+    await q.enqueue(op('1'));
+    await q.take('t', 10);
+    await expect(q.discard('1')).rejects.toMatchObject({ code: 'in_flight' });
+    await expect(q.discard('nope')).rejects.toMatchObject({ code: 'unknown_op' });
+  });
+
+  it('removes an applied op but remembers its reply, and a repeated opId stays applied', async () => {
+    const q = make();
+    await q.enqueue(op('1'));
+    await q.take('t', 10);
+    await q.applied('1', { id: '1', n: 1 }, 20);
+    expect(await q.ops('t')).toEqual([]);
+    expect(await q.record('1')).toMatchObject({ status: 'applied', result: { id: '1', n: 1 } });
+    expect(await q.enqueue(op('1'))).toMatchObject({ created: false, record: { status: 'applied' } });
+    expect(await q.take('t', 30)).toBeUndefined();
+  });
+});
+
+describe('IdbQueue durability', () => {
+  it('keeps acknowledged ops, in-flight ones included, across a restart on the same database', async () => {
+    const first = new IdbQueue('queue-restart');
+    await first.enqueue(op('1'));
+    await first.enqueue(op('2'));
+    await first.take('t', 10);
+    await first.close();
+    const second = new IdbQueue('queue-restart');
+    expect((await second.ops('t')).map((o) => [o.opId, o.status])).toEqual([['1', 'in-flight'], ['2', 'queued']]);
+    expect(await second.take('t', 10)).toMatchObject({ op: { opId: '1', idempotencyKey: 'key-1' } });
+  });
+});
