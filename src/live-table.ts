@@ -1,7 +1,7 @@
 import type { BackoffPolicy } from './backoff.js';
 import type { Cache, CachedRows } from './cache/types.js';
 import { defaultEnv, type Env } from './env.js';
-import { errorInfo, isTransient, OfflineMissError, UnknownOpError, VantageError, type ErrorInfo } from './errors.js';
+import { errorInfo, isTransient, MasterRejectedError, OfflineMissError, UnknownOpError, VantageError, type ErrorInfo } from './errors.js';
 import { logger } from './log.js';
 import { overlayPending, pendingIds } from './overlay.js';
 import { Flusher } from './queue/flusher.js';
@@ -105,8 +105,8 @@ export class LiveTable implements TableLike {
         this.pending = undefined;
         await this.invalidate('write');
         this.emit({ type: 'applied', op, result });
-        this.settle(op.opId, (w) => w.resolve(result));
         await this.emitQueueSize();
+        this.settle(op.opId, (w) => w.resolve(result));
       },
       onRetry: (op, err, retryAt) => {
         this.pending = undefined;
@@ -115,8 +115,8 @@ export class LiveTable implements TableLike {
       onDead: async (op, err) => {
         this.pending = undefined;
         this.emit({ type: 'dead', op, error: errorInfo(err) });
-        this.settle(op.opId, (w) => w.reject(err));
         await this.emitQueueSize();
+        this.settle(op.opId, (w) => w.reject(err));
       },
     });
     if (opts.stream) {
@@ -210,29 +210,29 @@ export class LiveTable implements TableLike {
 
   // ---- write path ----
 
-  insert(id: Id, row: Row, opts?: WriteOptions): Promise<Row> {
+  async insert(id: Id, row: Row, opts?: WriteOptions): Promise<Row> {
     checkId(id);
     checkRow(row, this.idField, id);
-    return this.write('insert', id, row, opts, () => ({ ...row, [this.idField]: id })) as Promise<Row>;
+    return (await this.write('insert', id, row, opts, () => ({ ...row, [this.idField]: id }))) as Row;
   }
 
   /** With `wait: 'queued'` the id is not known yet: the op id is returned, and the row shows under it until applied. */
-  insertReturnId(row: Row, opts?: WriteOptions): Promise<Id> {
+  async insertReturnId(row: Row, opts?: WriteOptions): Promise<Id> {
     checkRow(row, this.idField);
-    return this.write('insertReturnId', undefined, row, opts, (opId) => opId) as Promise<Id>;
+    return (await this.write('insertReturnId', undefined, row, opts, (opId) => opId)) as Id;
   }
 
-  replace(id: Id, row: Row, opts?: WriteOptions): Promise<Row> {
+  async replace(id: Id, row: Row, opts?: WriteOptions): Promise<Row> {
     checkId(id);
     checkRow(row, this.idField, id);
-    return this.write('replace', id, row, opts, () => ({ ...row, [this.idField]: id })) as Promise<Row>;
+    return (await this.write('replace', id, row, opts, () => ({ ...row, [this.idField]: id }))) as Row;
   }
 
   /** With `wait: 'queued'` only the patched fields are known: they are returned, with the id. */
-  patch(id: Id, partial: Row, opts?: WriteOptions): Promise<Row> {
+  async patch(id: Id, partial: Row, opts?: WriteOptions): Promise<Row> {
     checkId(id);
     checkRow(partial, this.idField, id);
-    return this.write('patch', id, partial, opts, () => ({ ...partial, [this.idField]: id })) as Promise<Row>;
+    return (await this.write('patch', id, partial, opts, () => ({ ...partial, [this.idField]: id }))) as Row;
   }
 
   async delete(id: Id, opts?: WriteOptions): Promise<void> {
@@ -283,7 +283,10 @@ export class LiveTable implements TableLike {
   private settleFromRecord(opId: string, rec: OpRecord | undefined): void {
     if (!rec) this.settle(opId, (w) => w.reject(new UnknownOpError(opId)));
     else if (rec.status === 'applied') this.settle(opId, (w) => w.resolve(rec.result));
-    else if (rec.status === 'dead') this.settle(opId, (w) => w.reject(new VantageError('op_dead', `Op ${opId} was refused: ${rec.lastError?.message ?? 'unknown reason'}`)));
+    else if (rec.status === 'dead') {
+      const { status = 400, code = 'rejected', message = 'refused' } = rec.lastError ?? {};
+      this.settle(opId, (w) => w.reject(new MasterRejectedError(status, code, message)));
+    }
   }
 
   private settle(opId: string, how: (w: Waiter) => void): void {

@@ -5,6 +5,8 @@ export class ObservedTable implements TableLike {
   readonly calls: string[] = [];
   /** When set, every call fails with this error instead of reaching the table. */
   failWith: Error | undefined;
+  /** The next calls fail with these errors, one each, before any reaches the table. */
+  failNext: Error[] = [];
 
   constructor(readonly table: MemoryTable) {}
 
@@ -21,6 +23,8 @@ export class ObservedTable implements TableLike {
   private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
     this.calls.push(what);
     if (this.failWith) throw this.failWith;
+    const scripted = this.failNext.shift();
+    if (scripted) throw scripted;
     return fn();
   }
   list(req?: PageRequest) {
