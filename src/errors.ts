@@ -105,3 +105,24 @@ export function errorInfo(err: unknown): ErrorInfo {
   if (err instanceof Error) return { code: err.name, message: err.message };
   return { code: 'unknown', message: String(err) };
 }
+
+/** A call to the service worker got no answer in time. A write made by it may still be queued: follow it with `waitFor(opId)`. */
+export class BridgeTimeoutError extends VantageError {
+  constructor(readonly method: string, readonly ms: number) {
+    super('bridge_timeout', `The service worker did not answer "${method}" within ${ms} ms`, { transient: true });
+  }
+}
+
+/** The page and the service worker speak different bridge protocol versions: reload the page to update it. */
+export class ProtocolMismatchError extends VantageError {
+  constructor(readonly pageVersion: number, readonly workerVersion: number) {
+    super('protocol_mismatch', `This page speaks bridge protocol ${pageVersion} but the service worker speaks ${workerVersion}: reload the page to update`);
+  }
+}
+
+/** The page has no service worker to talk to (unsupported, blocked, or not registered). */
+export class NoServiceWorkerError extends VantageError {
+  constructor(reason: string) {
+    super('no_service_worker', `No service worker to talk to: ${reason}`);
+  }
+}

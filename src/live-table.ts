@@ -120,7 +120,7 @@ export class LiveTable implements TableLike {
       },
     });
     if (opts.stream) {
-      this.unsubscribe.push(opts.stream.subscribe((event) => void this.onLiveEvent(event)));
+      this.unsubscribe.push(opts.stream.subscribe((event) => void this.ingest(event)));
       if (opts.stream.onState) this.unsubscribe.push(opts.stream.onState((state) => this.emit({ type: 'stream', state })));
     }
   }
@@ -324,7 +324,8 @@ export class LiveTable implements TableLike {
 
   // ---- event path ----
 
-  private async onLiveEvent(event: LiveEvent): Promise<void> {
+  /** Take in one change made elsewhere: invalidates this table (E1). Streams call it; so does a worker fed by a page's stream. */
+  async ingest(event: LiveEvent): Promise<void> {
     log.debug('live event', { cacheKey: this.cacheKey, id: 'id' in event ? event.id : undefined, kind: event.kind, eventId: event.eventId });
     this.emit({ type: 'live', event });
     await this.invalidate('event');

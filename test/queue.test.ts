@@ -104,3 +104,29 @@ describe('IdbQueue durability', () => {
     expect(await second.take('t', 10)).toMatchObject({ op: { opId: '1', idempotencyKey: 'key-1' } });
   });
 });
+
+describe('IdbQueue with the disk full', () => {
+  it('reports StorageFullError to the caller and keeps what it had queued', async () => {
+    const q = new IdbQueue('queue-full');
+    await q.enqueue(op('1'));
+    const add = IDBObjectStore.prototype.add;
+    IDBObjectStore.prototype.add = function () {
+      throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
+    };
+    try {
+      await expect(q.enqueue(op('2'))).rejects.toMatchObject({ code: 'storage_full' });
+    } finally {
+      IDBObjectStore.prototype.add = add;
+    }
+    expect((await q.ops()).map((o) => o.opId)).toEqual(['1']);
+    await q.enqueue(op('3'));
+    expect((await q.ops()).map((o) => o.opId)).toEqual(['1', '3']);
+  });
+
+  it('reports a transaction aborted by the quota as StorageFullError too', async () => {
+    const { storageError, StorageFullError } = await import('../src/errors.js');
+    const abort = { name: 'AbortError', target: { error: new DOMException('quota', 'QuotaExceededError') } };
+    expect(storageError(abort)).toBeInstanceOf(StorageFullError);
+    expect(storageError(new Error('other'))).not.toBeInstanceOf(StorageFullError);
+  });
+});

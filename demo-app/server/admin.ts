@@ -1,0 +1,56 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Master } from './context.js';
+import { HttpError, methodNotAllowed, notFound } from './errors.js';
+import { parseJsonObject, readBody, sendJson } from './http.js';
+import { seedProducts } from './seed.js';
+
+const MAX_SEED_ROWS = 100_000;
+
+// Answers OPTIONS and refuses other methods; true when the request is done.
+function handledByAllow(res: ServerResponse, method: string, allow: readonly string[]): boolean {
+  if (method === 'OPTIONS') {
+    sendJson(res, 204, null, { Allow: [...allow, 'OPTIONS'].join(', ') });
+    return true;
+  }
+  if (!allow.includes(method)) throw methodNotAllowed(method, [...allow, 'OPTIONS']);
+  return false;
+}
+
+/** Handles `/admin/...`; `path` is what follows `admin`. */
+export async function handleAdmin(req: IncomingMessage, res: ServerResponse, ctx: Master, path: string[]): Promise<void> {
+  const route = path.join('/');
+  const method = req.method ?? 'GET';
+  switch (route) {
+    case 'stats':
+      if (handledByAllow(res, method, ['GET'])) return;
+      sendJson(res, 200, { ...ctx.stats, events: ctx.store.latestEventId() });
+      return;
+    case 'seed': {
+      if (handledByAllow(res, method, ['POST'])) return;
+      const body = parseJsonObject(await readBody(req, ctx.maxBodyBytes), {});
+      const rows = body.rows ?? 0;
+      if (typeof rows !== 'number' || !Number.isInteger(rows) || rows < 0 || rows > MAX_SEED_ROWS) {
+        throw new HttpError(400, 'invalid_body', `rows must be an integer from 0 to ${MAX_SEED_ROWS}`);
+      }
+      if (ctx.isClosed()) return void req.socket.destroy();
+      const event = seedProducts(ctx.store, { sample: true, rows });
+      ctx.hub.publish(event);
+      sendJson(res, 200, { rows: ctx.store.countRows(event.table), eventId: String(event.eventId) });
+      return;
+    }
+    case 'chaos':
+      if (!ctx.chaosEnabled) throw notFound();
+      if (handledByAllow(res, method, ['GET', 'POST'])) return;
+      if (method === 'POST') ctx.chaos.update(parseJsonObject(await readBody(req, ctx.maxBodyBytes)));
+      sendJson(res, 200, ctx.chaos.state());
+      return;
+    case 'chaos/reset':
+      if (!ctx.chaosEnabled) throw notFound();
+      if (handledByAllow(res, method, ['POST'])) return;
+      ctx.chaos.reset();
+      sendJson(res, 200, ctx.chaos.state());
+      return;
+    default:
+      throw notFound();
+  }
+}

@@ -1,0 +1,133 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { commitWrite } from './commit.js';
+import type { Master } from './context.js';
+import { HttpError, methodNotAllowed, notFound } from './errors.js';
+import { parseJsonObject, readBody, sendJson } from './http.js';
+import { serveSse } from './sse.js';
+import { assertRowId, assertTableName, positiveIntParam } from './validate.js';
+import { clearTable, createRow, deleteRow, patchRow, putRow } from './writes.js';
+import type { Applied } from './writes.js';
+
+const COLLECTION_METHODS = ['GET', 'POST', 'DELETE', 'OPTIONS'];
+const ROW_METHODS = ['GET', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
+const DEFAULT_IPP = 50;
+const MAX_IPP = 1000;
+// Keeps page * ipp well inside SQLite's integer OFFSET.
+const MAX_PAGE = 1_000_000_000;
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+/** The first non-empty value: feeds accept the resume point under several names. */
+export function firstPresent(...values: (string | string[] | null | undefined)[]): string | undefined {
+  for (const value of values) {
+    if (typeof value === 'string' && value !== '') return value;
+  }
+  return undefined;
+}
+
+/** Handles `/api/...`; `path` is what follows `api`. */
+export async function handleApi(
+  req: IncomingMessage,
+  res: ServerResponse,
+  ctx: Master,
+  path: string[],
+  query: URLSearchParams,
+): Promise<void> {
+  const [table, id, ...extra] = path;
+  if (table === undefined || extra.length > 0) throw notFound();
+  assertTableName(table);
+  const method = req.method ?? 'GET';
+
+  // The change feed is exempt from injected failures: those simulate a flaky
+  // API, and the feed has its own chaos (pauseFeed, refuseForMs).
+  if (method === 'GET' && id === 'events') {
+    const resumeFrom = firstPresent(req.headers['last-event-id'], query.get('since'), query.get('lastEventId'));
+    serveSse(req, res, ctx.hub, table, resumeFrom, ctx.heartbeatMs);
+    return;
+  }
+  if (method === 'GET' && id === 'ws') {
+    throw new HttpError(426, 'upgrade_required', 'this endpoint speaks WebSocket only', { Upgrade: 'websocket' });
+  }
+
+  const allow = id === undefined ? COLLECTION_METHODS : ROW_METHODS;
+  if (method === 'OPTIONS') {
+    sendJson(res, 204, null, { Allow: allow.join(', ') });
+    return;
+  }
+  if (!allow.includes(method)) throw methodNotAllowed(method, allow);
+
+  const failure = ctx.chaos.takeFailure();
+  if (failure !== undefined) {
+    throw new HttpError(failure.status, 'injected_failure', 'failure injected by chaos settings', {
+      'Retry-After': String(failure.retryAfterSec),
+    });
+  }
+
+  if (id !== undefined) assertRowId(id);
+  if (method === 'GET') {
+    if (id === undefined) listRows(res, ctx, table, query);
+    else getRow(res, ctx, table, id);
+    return;
+  }
+  await write(req, res, ctx, method, table, id);
+}
+
+function listRows(res: ServerResponse, ctx: Master, table: string, query: URLSearchParams): void {
+  const page = positiveIntParam(query.get('page'), 'page', 1, MAX_PAGE);
+  const ipp = positiveIntParam(query.get('ipp'), 'ipp', DEFAULT_IPP, MAX_IPP);
+  const total = ctx.store.countRows(table);
+  const rows = ctx.store.listRows(table, (page - 1) * ipp, ipp);
+  sendJson(res, 200, { rows, page, ipp, total });
+}
+
+function getRow(res: ServerResponse, ctx: Master, table: string, id: string): void {
+  const row = ctx.store.getRow(table, id);
+  if (row === undefined) throw new HttpError(404, 'not_found', `${table}/${id} does not exist`);
+  sendJson(res, 200, row);
+}
+
+function idempotencyScope(req: IncomingMessage, method: string, table: string, id: string | undefined): string | undefined {
+  const key = req.headers['idempotency-key'];
+  if (key === undefined) return undefined;
+  if (typeof key !== 'string' || !IDEMPOTENCY_KEY.test(key)) {
+    throw new HttpError(400, 'invalid_idempotency_key', 'Idempotency-Key must be 1 to 255 visible ASCII characters');
+  }
+  // Scoped by request line so one key reused on another row cannot replay
+  // a response that belongs to a different write.
+  return `${method} ${table}/${id ?? ''}\n${key}`;
+}
+
+async function write(
+  req: IncomingMessage,
+  res: ServerResponse,
+  ctx: Master,
+  method: string,
+  table: string,
+  id: string | undefined,
+): Promise<void> {
+  const scope = idempotencyScope(req, method, table, id);
+  const body = method === 'DELETE' ? {} : parseJsonObject(await readBody(req, ctx.maxBodyBytes));
+  if (ctx.isClosed()) {
+    req.socket.destroy();
+    return;
+  }
+  const apply = (): Applied => {
+    if (id === undefined) return method === 'POST' ? createRow(ctx.store, table, body) : clearTable(ctx.store, table);
+    if (method === 'PUT') return putRow(ctx.store, table, id, body);
+    if (method === 'PATCH') return patchRow(ctx.store, table, id, body);
+    return deleteRow(ctx.store, table, id);
+  };
+
+  const committed = commitWrite(ctx.store, table, scope, apply);
+  if (committed.replayed) {
+    ctx.stats.replays += 1;
+    sendJson(res, committed.status, committed.body, { 'Idempotent-Replayed': 'true' });
+    return;
+  }
+  ctx.stats.writes += 1;
+  ctx.hub.publish(committed.event);
+  if (ctx.chaos.takeDrop()) {
+    req.socket.destroy();
+    return;
+  }
+  sendJson(res, committed.status, committed.body);
+}

@@ -1,0 +1,24 @@
+import type { Chaos } from './chaos.js';
+import type { FeedHub } from './feed.js';
+import type { Store } from './store.js';
+
+/** Counters behind `GET /admin/stats`; they live as long as the process. */
+export interface Stats {
+  writes: number;
+  replays: number;
+}
+
+/** What every route handler of one running master shares. */
+export interface Master {
+  store: Store;
+  hub: FeedHub;
+  chaos: Chaos;
+  stats: Stats;
+  chaosEnabled: boolean;
+  staticDir: string | undefined;
+  maxBodyBytes: number;
+  heartbeatMs: number;
+  allowedOrigins: ReadonlySet<string>;
+  /** True once close() began: handlers resuming after an await must not touch the store. */
+  isClosed(): boolean;
+}

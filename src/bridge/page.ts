@@ -1,0 +1,169 @@
+/**
+ * The page side of the bridge: a Comlink `Remote<LiveTable>` whose every call
+ * is its own message to the service worker (B1), plus table events from every
+ * tab's BroadcastChannel (B2).
+ */
+import { wrap, type Endpoint, type Remote } from 'comlink';
+import { BridgeTimeoutError, NoServiceWorkerError, ProtocolMismatchError } from '../errors.js';
+import type { LiveTable, LiveTableEvent } from '../live-table.js';
+import { logger } from '../log.js';
+import {
+  EVENTS_CHANNEL,
+  fromWireError,
+  LIVENESS_MS,
+  PROTOCOL_VERSION,
+  toWireError,
+  type Broadcast,
+  type Envelope,
+  type PortMessage,
+  type WorkerInfo,
+} from './protocol.js';
+
+const log = logger('vantage-live:bridge');
+
+export interface BridgeOptions {
+  /** Where to find the worker; default `navigator.serviceWorker`. */
+  container?: Pick<ServiceWorkerContainer, 'ready'>;
+  /** A call with no reply after this long fails with BridgeTimeoutError; default 30 s. */
+  timeoutMs?: number;
+  /** Silence after which the worker is presumed stopped and the call sent again; default LIVENESS_MS. */
+  livenessMs?: number;
+}
+
+type EnvelopeBody = Envelope extends infer E ? (E extends unknown ? Omit<E, 'vantageLive'> : never) : never;
+
+/**
+ * Send one request to the worker and wait for its answer. Silence (a stopped
+ * worker) makes it send the same request again, which restarts the worker;
+ * every request is safe to repeat because writes carry their op id.
+ */
+export async function callWorker(body: EnvelopeBody, label: string, opts: BridgeOptions = {}): Promise<unknown> {
+  const container = opts.container ?? globalThis.navigator?.serviceWorker;
+  if (!container) throw new NoServiceWorkerError('this browser has no service workers, or the page is not a secure context');
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const deadline = Date.now() + timeoutMs;
+  const envelope = { ...body, vantageLive: PROTOCOL_VERSION } as Envelope;
+  for (let attempt = 1; ; attempt++) {
+    const worker = await beforeDeadline(container.ready.then((r) => r.active), deadline);
+    if (worker === 'late') break;
+    if (!worker) throw new NoServiceWorkerError('the registration has no active worker');
+    const outcome = await sendOnce(worker, envelope, opts.livenessMs ?? LIVENESS_MS, deadline);
+    if (outcome.kind === 'reply') return outcome.value;
+    if (outcome.kind === 'failed') throw fromWireError(outcome.error);
+    if (outcome.kind === 'mismatch') throw new ProtocolMismatchError(PROTOCOL_VERSION, outcome.workerVersion);
+    if (Date.now() >= deadline) break;
+    log.info('worker silent, sending again', { call: label, attempt });
+  }
+  throw new BridgeTimeoutError(label, timeoutMs);
+}
+
+type Outcome = Extract<PortMessage, { kind: 'reply' | 'failed' | 'mismatch' }> | { kind: 'silent' };
+
+function sendOnce(worker: ServiceWorker, envelope: Envelope, livenessMs: number, deadline: number): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const { port1, port2 } = new MessageChannel();
+    let silence: ReturnType<typeof setTimeout>;
+    const finish = (outcome: Outcome) => {
+      clearTimeout(silence);
+      clearTimeout(late);
+      port1.close();
+      resolve(outcome);
+    };
+    const listen = () => {
+      clearTimeout(silence);
+      silence = setTimeout(() => finish({ kind: 'silent' }), livenessMs);
+    };
+    const late = setTimeout(() => finish({ kind: 'silent' }), Math.max(0, deadline - Date.now()));
+    port1.onmessage = ({ data }: MessageEvent<PortMessage>) => {
+      if (data.kind === 'ack' || data.kind === 'alive') listen();
+      else finish(data);
+    };
+    listen();
+    worker.postMessage(envelope, [port2]);
+  });
+}
+
+async function beforeDeadline<T>(promise: Promise<T>, deadline: number): Promise<T | 'late'> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), Math.max(0, deadline - Date.now()))));
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Arguments index of the WriteOptions of each write method. */
+const WRITE_OPTS_AT: Record<string, number> = { insert: 2, insertReturnId: 1, replace: 2, patch: 2, delete: 1, deleteAll: 0 };
+
+/** A LiveTable in the service worker, as the page sees it: every method returns a promise; `subscribe` hears every tab's events. */
+export type LiveTableRemote = Remote<LiveTable> & {
+  subscribe(listener: (e: LiveTableEvent) => void): () => void;
+};
+
+/**
+ * Connect to the LiveTable the service worker serves under `name`.
+ * Writes get an op id here, in the page, so a call repeated after a worker
+ * restart is queued once (W3).
+ */
+export function connectLiveTable(name: string, opts: BridgeOptions = {}): LiveTableRemote {
+  const listeners = new Set<EventListenerOrEventListenerObject>();
+  const deliver = (data: unknown) => {
+    for (const l of listeners) (typeof l === 'function' ? l : l.handleEvent)({ data } as MessageEvent);
+  };
+  const endpoint: Endpoint = {
+    postMessage(message: { id: string; path?: string[] }) {
+      const label = `${name}.${(message.path ?? []).join('.') || '(root)'}`;
+      callWorker({ kind: 'call', table: name, message }, label, opts).then(deliver, (err) =>
+        deliver({ id: message.id, type: 'HANDLER', name: 'throw', value: toWireError(err) }),
+      );
+    },
+    addEventListener: (_type: string, l: EventListenerOrEventListenerObject) => void listeners.add(l),
+    removeEventListener: (_type: string, l: EventListenerOrEventListenerObject) => void listeners.delete(l),
+  };
+  const remote = wrap<LiveTable>(endpoint);
+  return new Proxy(remote, {
+    get(target, prop, receiver) {
+      if (prop === 'subscribe') return (listener: (e: LiveTableEvent) => void) => subscribeTable(name, listener);
+      const at = typeof prop === 'string' ? WRITE_OPTS_AT[prop] : undefined;
+      const value = Reflect.get(target, prop, receiver);
+      if (at === undefined) return value;
+      return (...args: unknown[]) => {
+        const given = (args[at] ?? {}) as { opId?: string };
+        args[at] = { ...given, opId: given.opId ?? crypto.randomUUID() };
+        return (value as (...a: unknown[]) => unknown)(...args);
+      };
+    },
+  }) as LiveTableRemote;
+}
+
+/** Hear one table's events, from whichever tab or worker caused them. Survives worker restarts: the channel is not tied to a worker. */
+export function subscribeTable(table: string, listener: (e: LiveTableEvent) => void): () => void {
+  const channel = new BroadcastChannel(EVENTS_CHANNEL);
+  channel.onmessage = ({ data }: MessageEvent<Broadcast>) => {
+    if (data.table === table) listener(data.event);
+  };
+  return () => channel.close();
+}
+
+/**
+ * Service workers never get an `online` event; forward the page's, so queued
+ * writes flush the moment the network is back. Returns a function that stops.
+ */
+export function forwardOnline(opts: BridgeOptions = {}): () => void {
+  const onOnline = () => void callWorker({ kind: 'online' }, 'online', opts).catch((err) => log.warn('online not forwarded', { error: String(err) }));
+  addEventListener('online', onOnline);
+  return () => removeEventListener('online', onOnline);
+}
+
+/** The worker's build version and each table's wiring and queue. */
+export function workerInfo(opts: BridgeOptions = {}): Promise<WorkerInfo> {
+  return callWorker({ kind: 'info' }, 'info', opts) as Promise<WorkerInfo>;
+}
+
+/** Ask the browser not to evict this origin's storage under pressure; resolves with its answer. */
+export async function requestPersistence(): Promise<boolean> {
+  const storage = globalThis.navigator?.storage;
+  if (!storage?.persist) return false;
+  return (await storage.persisted()) || storage.persist();
+}

@@ -1,0 +1,144 @@
+/**
+ * The worker side of the bridge: serves LiveTables to pages, one message per
+ * call, each handled under `waitUntil` so the worker is not stopped mid-call,
+ * and broadcasts every table's events to every tab.
+ */
+import { expose, type Endpoint } from 'comlink';
+import { openDB } from 'idb';
+import { VantageError } from '../errors.js';
+import type { LiveTable } from '../live-table.js';
+import { logger } from '../log.js';
+import type { StreamState } from '../stream/types.js';
+import { ALIVE_EVERY_MS, EVENTS_CHANNEL, isEnvelope, PROTOCOL_VERSION, toWireError, type Broadcast, type Envelope, type PortMessage, type WorkerInfo } from './protocol.js';
+
+const log = logger('vantage-live:bridge');
+
+/** The Background Sync tag registered when a flush must be retried later. */
+export const SYNC_TAG = 'vantage-live:flush';
+
+/** The parts of a service worker's global scope the bridge uses; injectable for tests. */
+export interface WorkerScope {
+  addEventListener(type: 'message', listener: (event: ExtendableMessageEvent) => void): void;
+  addEventListener(type: 'sync' | 'activate', listener: (event: ExtendableEvent & { tag?: string }) => void): void;
+  registration?: { sync?: { register(tag: string): Promise<void> } };
+}
+
+export interface ServeOptions {
+  /** This build's version, reported by `info`. */
+  version?: string;
+  /** Default `self`. */
+  scope?: WorkerScope;
+  /** Where the last change-feed event id of each table is kept; default the IndexedDB database "vantage-live-meta". */
+  metaDbName?: string;
+}
+
+/** What `serveLiveTables` returns: a flush of every table, for the worker's other triggers. */
+export interface LiveTableServer {
+  flushAll(): Promise<void>;
+}
+
+/**
+ * Serve `tables` (by the name pages pass to `connectLiveTable`) to every page
+ * of the origin. Flushes run at worker start, after every call, on the `sync`
+ * event, and when a page forwards `online`; each inside `waitUntil`.
+ */
+export function serveLiveTables(tables: Record<string, LiveTable>, opts: ServeOptions = {}): LiveTableServer {
+  const scope = opts.scope ?? (globalThis as unknown as WorkerScope);
+  const channel = new BroadcastChannel(EVENTS_CHANNEL);
+  const meta = openDB(opts.metaDbName ?? 'vantage-live-meta', 1, { upgrade: (db) => void db.createObjectStore('lastEventId') });
+  const streamStates = new Map<string, StreamState>();
+  const flushAll = () => Promise.all(Object.values(tables).map((t) => t.flush())).then(() => {});
+
+  for (const [name, table] of Object.entries(tables)) {
+    table.subscribe((event) => {
+      channel.postMessage({ table: name, event } satisfies Broadcast);
+      if (event.type === 'retrying') scope.registration?.sync?.register(SYNC_TAG).catch(() => {});
+    });
+  }
+
+  const handle = async (envelope: Envelope): Promise<unknown> => {
+    switch (envelope.kind) {
+      case 'call':
+        return callTable(must(tables, envelope.table), envelope.message);
+      case 'online':
+        return flushAll();
+      case 'stream-resume':
+        must(tables, envelope.table);
+        return (await meta).get('lastEventId', envelope.table);
+      case 'live-event': {
+        await must(tables, envelope.table).ingest(envelope.event);
+        // Stored after the invalidation: a worker stopped in between replays the event, never skips it.
+        if (envelope.event.eventId !== undefined) await (await meta).put('lastEventId', envelope.event.eventId, envelope.table);
+        return undefined;
+      }
+      case 'stream-state':
+        streamStates.set(envelope.table, envelope.state);
+        channel.postMessage({ table: envelope.table, event: { type: 'stream', state: envelope.state } } satisfies Broadcast);
+        return undefined;
+      case 'info':
+        return info();
+    }
+  };
+
+  const info = async (): Promise<WorkerInfo> => ({
+    protocol: PROTOCOL_VERSION,
+    version: opts.version ?? 'dev',
+    tables: await Promise.all(
+      Object.entries(tables).map(async ([name, t]) => ({
+        name,
+        cacheKey: t.cacheKey,
+        masterIpp: t.masterIpp,
+        cache: t.cache.constructor.name,
+        queue: t.queue.constructor.name,
+        ...(await t.queue.counts(t.name)),
+        lastEventId: (await (await meta).get('lastEventId', name)) as string | undefined,
+        stream: streamStates.get(name) ?? 'closed',
+      })),
+    ),
+  });
+
+  scope.addEventListener('message', (event) => {
+    if (!isEnvelope(event.data)) return;
+    const port = event.ports[0];
+    if (!port) return;
+    const reply = (message: PortMessage) => port.postMessage(message);
+    if (event.data.vantageLive !== PROTOCOL_VERSION) return reply({ kind: 'mismatch', workerVersion: PROTOCOL_VERSION });
+    reply({ kind: 'ack' });
+    const alive = setInterval(() => reply({ kind: 'alive' }), ALIVE_EVERY_MS);
+    const work = handle(event.data).then(
+      (value) => reply({ kind: 'reply', value }),
+      (err) => reply({ kind: 'failed', error: toWireError(err) }),
+    );
+    event.waitUntil(
+      work.finally(() => {
+        clearInterval(alive);
+        port.close();
+      }).then(flushAll).catch((err) => log.error('flush after a call failed', { error: String(err) })),
+    );
+  });
+  scope.addEventListener('sync', (event) => {
+    if (event.tag === SYNC_TAG) event.waitUntil(flushAll());
+  });
+  scope.addEventListener('activate', (event) => event.waitUntil(flushAll()));
+  return { flushAll };
+}
+
+function must(tables: Record<string, LiveTable>, name: string): LiveTable {
+  const table = tables[name];
+  if (!table) throw new VantageError('unknown_table', `This service worker serves no table "${name}"; it serves: ${Object.keys(tables).join(', ')}`);
+  return table;
+}
+
+/** Run one Comlink message against a table through a single-use endpoint, and resolve with Comlink's reply. */
+function callTable(table: LiveTable, message: unknown): Promise<unknown> {
+  return new Promise((resolve) => {
+    let listener: ((ev: MessageEvent) => void) | undefined;
+    const endpoint: Endpoint = {
+      postMessage: (reply: unknown) => resolve(reply),
+      addEventListener: (_type: string, l: EventListenerOrEventListenerObject) => void (listener = l as (ev: MessageEvent) => void),
+      removeEventListener: () => {},
+    };
+    expose(table, endpoint);
+    listener?.({ data: message } as MessageEvent);
+  });
+}
