@@ -1,8 +1,48 @@
-import { defineConfig } from 'vitest/config';
+/**
+ * Builds the demo PWA into dist/demo, and the service worker as its own
+ * entry: one classic-script file with a stable name (dist/demo/sw.js), into
+ * which the app shell's precache manifest is injected after both builds.
+ */
+import { resolve } from 'node:path';
+import { build, defineConfig, type Plugin } from 'vite';
+import { injectManifest } from 'workbox-build';
+
+const outDir = resolve(import.meta.dirname, 'dist/demo');
+const version = process.env.APP_VERSION ?? new Date().toISOString();
+
+function serviceWorker(): Plugin {
+  return {
+    name: 'vantage-live-service-worker',
+    apply: 'build',
+    async closeBundle() {
+      await build({
+        configFile: false,
+        logLevel: 'warn',
+        define: { __APP_VERSION__: JSON.stringify(version), 'process.env.NODE_ENV': JSON.stringify('production') },
+        build: {
+          outDir,
+          emptyOutDir: false,
+          minify: false,
+          lib: { entry: resolve(import.meta.dirname, 'sw/sw.ts'), formats: ['iife'], name: 'vantageLiveWorker', fileName: () => 'sw.js' },
+        },
+      });
+      const { count, warnings } = await injectManifest({
+        swSrc: resolve(outDir, 'sw.js'),
+        swDest: resolve(outDir, 'sw.js'),
+        globDirectory: outDir,
+        globPatterns: ['**/*.{html,js,css,svg,png,webmanifest}'],
+        globIgnores: ['sw.js'],
+      });
+      warnings.forEach((w) => console.warn(w));
+      console.log(`service worker: dist/demo/sw.js, ${count} files precached`);
+    },
+  };
+}
 
 export default defineConfig({
-  test: {
-    include: ['src/**/*.test.ts', 'demo-app/**/*.test.ts', 'test/**/*.test.ts'],
-    testTimeout: 20_000,
-  },
+  root: resolve(import.meta.dirname, 'demo-app'),
+  define: { __APP_VERSION__: JSON.stringify(version) },
+  build: { outDir, emptyOutDir: true, sourcemap: true },
+  server: { proxy: { '/api': 'http://127.0.0.1:8787', '/admin': 'http://127.0.0.1:8787' } },
+  plugins: [serviceWorker()],
 });

@@ -89,11 +89,10 @@ export function toWireError(err: unknown): WireError {
 
 /** Rebuild an error as the class it was thrown as, so `instanceof` and `code` work on the page. */
 export function fromWireError(wire: WireError): Error {
+  const err = new Error(wire.message);
   const cls = errorClasses[wire.name];
-  const err: Error = cls ? Object.create(cls.prototype) : new Error();
-  Object.assign(err, wire.fields, { name: wire.name, message: wire.message });
-  if (cls) Object.defineProperty(err, 'stack', { value: `${wire.name}: ${wire.message}\n    (thrown in the service worker)`, configurable: true });
-  return err;
+  if (cls) Object.setPrototypeOf(err, cls.prototype);
+  return Object.assign(err, wire.fields, { name: wire.name });
 }
 
 function isPlain(value: unknown): boolean {

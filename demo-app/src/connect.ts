@@ -1,0 +1,37 @@
+/**
+ * The page's whole wiring of vantage-live: register the service worker,
+ * connect to its products table, forward `online`, compete to host the
+ * change feed, and ask for persistent storage.
+ */
+import { Workbox } from 'workbox-window';
+import { connectLiveTable, forwardOnline, hostLiveStream, requestPersistence, type LiveTableRemote } from '../../src/page.js';
+import { SseLiveStream } from '../../src/index.js';
+
+export interface Connection {
+  live: LiveTableRemote;
+  workbox: Workbox;
+  /** Resolves with the browser's answer to `navigator.storage.persist()`. */
+  persisted: Promise<boolean>;
+  /** Set when a new version of the worker is installed and waiting; call to switch to it (the page reloads). */
+  onUpdateWaiting(listener: (activate: () => void) => void): void;
+}
+
+export async function connect(): Promise<Connection> {
+  if (!('serviceWorker' in navigator)) throw new Error('This browser has no service workers; the demo needs one');
+  const cache = new URLSearchParams(location.search).get('cache');
+  const workbox = new Workbox(cache ? `/sw.js?cache=${encodeURIComponent(cache)}` : '/sw.js');
+  const waiting: Array<(activate: () => void) => void> = [];
+  workbox.addEventListener('waiting', () => {
+    const activate = () => {
+      workbox.addEventListener('controlling', () => location.reload());
+      workbox.messageSkipWaiting();
+    };
+    waiting.forEach((l) => l(activate));
+  });
+  await workbox.register();
+  await navigator.serviceWorker.ready;
+  const live = connectLiveTable('products');
+  forwardOnline();
+  hostLiveStream('products', (lastEventId) => new SseLiveStream('/api/products/events', { lastEventId }));
+  return { live, workbox, persisted: requestPersistence(), onUpdateWaiting: (l) => waiting.push(l) };
+}

@@ -1,0 +1,93 @@
+/**
+ * Fixtures of the browser tests: a real reference master on loopback with a
+ * fresh SQLite file, serving the built demo (dist/demo), and pages that have
+ * waited for the service worker to connect.
+ */
+import { test as base, chromium, expect, type BrowserContext, type Page } from '@playwright/test';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startMaster, type RunningMaster } from '../demo-app/server/server.js';
+import { CHROMIUM, CHROMIUM_ARGS } from '../playwright.config.js';
+
+export interface Master extends RunningMaster {
+  /** Call the master directly, as another client would. */
+  api(path: string, init?: { method?: string; body?: unknown }): Promise<{ status: number; body: any }>;
+  chaos(settings: Record<string, unknown>): Promise<void>;
+  stats(): Promise<{ writes: number; replays: number; events: number }>;
+}
+
+export async function launchMaster(opts: { seedRows?: number } = {}): Promise<Master> {
+  const dir = mkdtempSync(join(tmpdir(), 'vl-e2e-'));
+  const running = await startMaster({ dbPath: join(dir, 'master.sqlite'), seed: true, seedRows: opts.seedRows, chaos: true, staticDir: 'dist/demo', heartbeatMs: 2_000 });
+  const api: Master['api'] = async (path, init = {}) => {
+    const res = await fetch(running.url + path, {
+      method: init.method ?? 'GET',
+      headers: init.body === undefined ? {} : { 'content-type': 'application/json' },
+      body: init.body === undefined ? undefined : JSON.stringify(init.body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : undefined };
+  };
+  return {
+    ...running,
+    api,
+    chaos: async (settings) => void expect((await api('/admin/chaos', { method: 'POST', body: settings })).status).toBe(200),
+    stats: async () => (await api('/admin/stats')).body,
+  };
+}
+
+/** Open the demo and wait until `window.live` is connected and the worker controls the page. */
+export async function openDemo(context: BrowserContext, url: string): Promise<Page> {
+  const page = await context.newPage();
+  page.on('pageerror', (err) => console.error(`[page error] ${err.message}`));
+  await page.goto(url);
+  await page.evaluate(() => window.vantageReady);
+  await page.waitForFunction(() => navigator.serviceWorker.controller !== null);
+  return page;
+}
+
+/** Start recording the page's table events into `window.__events`, before anything that may cause them. */
+export async function recordEvents(page: Page): Promise<void> {
+  await page.evaluate(() => {
+    const w = window as unknown as { __events: unknown[] };
+    w.__events = [];
+    window.live.subscribe((e) => w.__events.push(e));
+  });
+}
+
+/** Wait until the page has recorded `count` events matching `match` (a partial event). */
+export async function waitForRecorded(page: Page, match: Record<string, unknown>, count = 1): Promise<void> {
+  await page.waitForFunction(
+    ({ match, count }) => {
+      const events = (window as unknown as { __events: Array<Record<string, unknown>> }).__events;
+      return events.filter((e) => Object.entries(match).every(([k, v]) => JSON.stringify(e[k]) === JSON.stringify(v))).length >= count;
+    },
+    { match, count },
+  );
+}
+
+/** Stop every service worker of the context, as Chrome does to an idle one. */
+export async function stopServiceWorkers(page: Page): Promise<void> {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('ServiceWorker.enable');
+  await cdp.send('ServiceWorker.stopAllWorkers');
+  await cdp.detach();
+}
+
+export function launchPersistent(profileDir: string): Promise<BrowserContext> {
+  return chromium.launchPersistentContext(profileDir, { headless: true, executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+}
+
+export const test = base.extend<{}, { master: Master }>({
+  master: [
+    async ({}, use) => {
+      const master = await launchMaster();
+      await use(master);
+      await master.close();
+    },
+    { scope: 'worker' },
+  ],
+});
+
+export { expect };

@@ -1,0 +1,127 @@
+import { expect, launchPersistent, openDemo, recordEvents, stopServiceWorkers, test, waitForRecorded } from './fixtures.js';
+
+test.beforeEach(async ({ master }) => {
+  await master.api('/admin/chaos/reset', { method: 'POST' });
+  await master.api('/admin/seed', { method: 'POST' });
+});
+
+test('the worker controls the page; a list read twice is a miss, then a hit', async ({ context, master }) => {
+  const page = await openDemo(context, master.url);
+  expect(await page.evaluate(() => navigator.serviceWorker.controller?.scriptURL)).toBe(`${master.url}/sw.js`);
+  const first = await page.evaluate(() => window.live.read({ page: 2, ipp: 2 }));
+  const second = await page.evaluate(() => window.live.read({ page: 2, ipp: 2 }));
+  expect(first).toMatchObject({ source: 'master', cacheKey: 'products/page_2_ipp_2', rows: [['c', { name: 'Cinnamon Roll' }]] });
+  expect(second).toMatchObject({ source: 'cache', rows: first.rows });
+});
+
+test('a reload with the network off opens the app and serves the cached page, stale after an invalidation', async ({ context, master }) => {
+  const page = await openDemo(context, master.url);
+  expect((await page.evaluate(() => window.live.read({ page: 1 }))).rows).toHaveLength(3);
+  const invalidated = page.evaluate(
+    () => new Promise((resolve) => window.live.subscribe((e) => e.type === 'invalidated' && e.reason === 'event' && resolve(e))),
+  );
+  await page.waitForFunction(() => (window as any).streamState === 'open');
+  await master.api('/api/products/a', { method: 'PATCH', body: { price: 13 } });
+  await invalidated;
+  await context.setOffline(true);
+  await page.reload();
+  await page.evaluate(() => window.vantageReady);
+  const read = await page.evaluate(() => window.live.read({ page: 1 }));
+  expect(read).toMatchObject({ source: 'cache', stale: true });
+  expect(read.rows[0]![1].price).toBe(12);
+  const miss = await page.evaluate(() =>
+    window.live.read({ page: 9 }).catch((e) => ({ name: e.name, code: e.code, message: e.message, isVantage: e instanceof Error })),
+  );
+  expect(miss).toEqual({ name: 'OfflineMissError', code: 'offline_miss', message: expect.stringContaining('products/page_9'), isVantage: true });
+  await context.setOffline(false);
+  expect((await page.evaluate(() => window.live.read({ page: 1 }))).rows[0]![1].price).toBe(13);
+});
+
+test('stopping the worker in the middle of a read and of an awaited write: both complete, the write once', async ({ context, master }) => {
+  const page = await openDemo(context, master.url);
+  await master.chaos({ latencyMs: 1_500 });
+  const before = await master.stats();
+  const reachedMaster = Promise.all([
+    context.waitForEvent('request', (r) => r.url().endsWith('/api/products?page=3&ipp=1')),
+    context.waitForEvent('request', (r) => r.method() === 'POST' && r.url().endsWith('/api/products')),
+  ]);
+  const read = page.evaluate(() => window.live.read({ page: 3, ipp: 1 }));
+  const write = page.evaluate(() => window.live.insert('d', { name: 'Donut', price: 5 }));
+  await reachedMaster;
+  await stopServiceWorkers(page);
+  await master.chaos({ latencyMs: 0 });
+  expect(await read).toMatchObject({ rows: [['c', { name: 'Cinnamon Roll' }]] });
+  expect(await write).toEqual({ id: 'd', name: 'Donut', price: 5 });
+  const after = await master.stats();
+  expect(after.writes - before.writes).toBe(1);
+  const rows = (await master.api('/api/products')).body.rows as Array<{ id: string }>;
+  expect(rows.filter((r) => r.id === 'd')).toHaveLength(1);
+});
+
+test('a write made offline is acknowledged at once, survives a reload and a browser restart, and reaches the master once', async ({ master }, testInfo) => {
+  const profile = testInfo.outputPath('profile');
+  let context = await launchPersistent(profile);
+  let page = await openDemo(context, master.url);
+  await context.setOffline(true);
+  const ack = await page.evaluate(async () => {
+    const started = performance.now();
+    const row = await window.live.insert('o', { name: 'Offline Opera Cake', price: 21 }, { wait: 'queued' });
+    return { row, ms: performance.now() - started, pending: (await window.live.pendingOps()).map((op) => op.id) };
+  });
+  expect(ack.row).toEqual({ id: 'o', name: 'Offline Opera Cake', price: 21 });
+  expect(ack.pending).toEqual(['o']);
+  await page.reload();
+  await page.evaluate(() => window.vantageReady);
+  expect((await page.evaluate(() => window.live.pendingOps())).map((op) => op.id)).toEqual(['o']);
+  await context.close();
+  expect((await master.api('/api/products/o')).status).toBe(404);
+
+  context = await launchPersistent(profile);
+  await context.setOffline(true);
+  page = await openDemo(context, master.url);
+  const read = await page.evaluate(() => window.live.read({ page: 1 }));
+  expect(read.pendingIds).toEqual(['o']);
+  expect(read.rows[0]).toEqual(['o', { id: 'o', name: 'Offline Opera Cake', price: 21 }]);
+  const before = (await master.stats()).writes;
+  const applied = page.evaluate(() => new Promise((resolve) => window.live.subscribe((e) => e.type === 'applied' && resolve(e.op.id))));
+  await context.setOffline(false);
+  expect(await applied).toBe('o');
+  expect((await master.api('/api/products/o')).body).toEqual({ id: 'o', name: 'Offline Opera Cake', price: 21 });
+  expect((await master.stats()).writes - before).toBe(1);
+  expect(await page.evaluate(() => window.live.pendingOps())).toEqual([]);
+  await context.close();
+});
+
+test('a change made on the master reaches a second tab, and closing the leader tab hands the stream over', async ({ context, master }) => {
+  const leader = await openDemo(context, master.url);
+  await leader.waitForFunction(() => window.streamState === 'open');
+  const other = await openDemo(context, master.url);
+  await other.evaluate(() => window.live.get('b'));
+  await recordEvents(other);
+
+  await master.api('/api/products/b', { method: 'PATCH', body: { price: 9 } });
+  await waitForRecorded(other, { type: 'invalidated', reason: 'event' });
+  expect(await other.evaluate(() => window.live.readOne('b'))).toMatchObject({ source: 'master', rows: [['b', { price: 9 }]] });
+
+  await leader.close();
+  await other.waitForFunction(() => window.streamState === 'open');
+  await master.api('/api/products/b', { method: 'PATCH', body: { price: 10 } });
+  await waitForRecorded(other, { type: 'invalidated', reason: 'event' }, 2);
+  expect(await other.evaluate(() => window.live.readOne('b'))).toMatchObject({ source: 'master', rows: [['b', { price: 10 }]] });
+});
+
+test('a write the master rejects shows up as a dead letter in every tab', async ({ context, master }) => {
+  const [one, two] = [await openDemo(context, master.url), await openDemo(context, master.url)];
+  const heardDead = two.evaluate(() => new Promise((resolve) => window.live.subscribe((e) => e.type === 'dead' && resolve(e.error))));
+  const rejected = await one.evaluate(() =>
+    window.live.insert('x', { name: 'Bad', price: -1 }).catch((e) => ({ name: e.name, status: e.status, code: e.masterCode })),
+  );
+  expect(rejected).toEqual({ name: 'MasterRejectedError', status: 422, code: 'validation' });
+  expect(await heardDead).toMatchObject({ status: 422, code: 'validation' });
+  for (const tab of [one, two]) {
+    expect(await tab.evaluate(() => window.live.deadLetters())).toMatchObject([{ id: 'x', status: 'dead', lastError: { status: 422 } }]);
+  }
+  const [dead] = await two.evaluate(() => window.live.deadLetters());
+  await two.evaluate((opId) => window.live.discard(opId), dead!.opId);
+  expect(await one.evaluate(() => window.live.deadLetters())).toEqual([]);
+});

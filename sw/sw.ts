@@ -1,0 +1,37 @@
+/**
+ * The service worker: thin wiring of the library's parts. It precaches the
+ * app shell, owns the IndexedDB cache and the durable write queue, and serves
+ * one LiveTable per table to every tab over the bridge.
+ */
+/// <reference lib="webworker" />
+import { cleanupOutdatedCaches, createHandlerBoundToURL, precacheAndRoute } from 'workbox-precaching';
+import { NavigationRoute, registerRoute } from 'workbox-routing';
+import { serveLiveTables } from '../src/worker.js';
+import { IdbCache, IdbQueue, LiveTable, MemCache, NoCache, RestTable, type Cache } from '../src/index.js';
+
+declare const self: ServiceWorkerGlobalScope & { __WB_MANIFEST: Array<{ url: string; revision: string | null }> };
+declare const __APP_VERSION__: string;
+
+/** The tables this app serves, by the name pages pass to `connectLiveTable`. */
+const TABLES = ['products'];
+
+precacheAndRoute(self.__WB_MANIFEST);
+cleanupOutdatedCaches();
+registerRoute(new NavigationRoute(createHandlerBoundToURL('index.html'), { denylist: [/^\/api\//, /^\/admin\//] }));
+
+// `sw.js?cache=mem` or `?cache=none` picks another cache backend, for comparisons; the default keeps reads across restarts.
+const cacheMode = new URL(self.location.href).searchParams.get('cache') ?? 'idb';
+const cache: Cache = cacheMode === 'mem' ? new MemCache() : cacheMode === 'none' ? new NoCache() : new IdbCache();
+const queue = new IdbQueue();
+const apiBase = new URL('api', self.registration.scope).pathname;
+
+serveLiveTables(
+  Object.fromEntries(TABLES.map((name) => [name, new LiveTable(new RestTable(apiBase, name), name, cache, { queue })])),
+  { version: __APP_VERSION__ },
+);
+
+// A new version waits until a page asks it to take over (workbox-window's messageSkipWaiting); the queue it inherits is the same database.
+self.addEventListener('activate', (event) => event.waitUntil(self.clients.claim()));
+self.addEventListener('message', (event) => {
+  if ((event.data as { type?: string } | null)?.type === 'SKIP_WAITING') void self.skipWaiting();
+});
