@@ -1,3 +1,4 @@
+import { workerInfo, type WorkerInfo } from '../../src/page.js';
 import { connect } from './connect.js';
 
 declare global {
@@ -8,13 +9,16 @@ declare global {
     vantageReady: Promise<void>;
     /** The change feed's state as the worker last reported it. */
     streamState: string;
+    /** The worker's version, tables, queue sizes and stream state. */
+    vantageInfo: () => Promise<WorkerInfo>;
   }
 }
 
+window.vantageInfo = () => workerInfo();
 window.vantageReady = (async () => {
   const { live } = await connect();
   window.live = live;
-  window.streamState = 'closed';
+  window.streamState = (await workerInfo()).tables.find((t) => t.name === 'products')?.stream ?? 'closed';
   live.subscribe((e) => {
     if (e.type === 'stream') window.streamState = e.state;
   });
