@@ -1,0 +1,22 @@
+import { describe, expect, it } from 'vitest';
+import { fromWireError, toWireError } from '../src/bridge/protocol.js';
+import { MasterRejectedError, OfflineMissError, VantageError } from '../src/index.js';
+
+describe('errors across the bridge', () => {
+  it('arrive as the class they were thrown as, with their code and fields', () => {
+    const rejected = fromWireError(structuredClone(toWireError(new MasterRejectedError(422, 'validation', 'price must be positive'))));
+    expect(rejected).toBeInstanceOf(MasterRejectedError);
+    expect(rejected).toBeInstanceOf(VantageError);
+    expect(rejected).toMatchObject({ name: 'MasterRejectedError', code: 'master_rejected', status: 422, masterCode: 'validation', transient: false, message: 'price must be positive' });
+    const miss = fromWireError(structuredClone(toWireError(new OfflineMissError('products/page_9'))));
+    expect(miss).toBeInstanceOf(OfflineMissError);
+    expect(miss).toMatchObject({ code: 'offline_miss', cacheKey: 'products/page_9' });
+  });
+
+  it('keep an unknown error as a plain Error with its name and message', () => {
+    const err = fromWireError(toWireError(new RangeError('out of range')));
+    expect(err).toBeInstanceOf(Error);
+    expect([err.name, err.message]).toEqual(['RangeError', 'out of range']);
+    expect(fromWireError(toWireError('a string')).message).toBe('a string');
+  });
+});
