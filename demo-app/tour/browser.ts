@@ -1,0 +1,99 @@
+/**
+ * The tour's stage: the reference master serving the built demo on a fixed
+ * port (the origin owns the cache and the queue, so it must not change
+ * between runs), and Debian's Chromium with a persistent profile, so the
+ * cache and the queue survive between invocations like the Rust demo's
+ * `--cache PATH`.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { chromium, type BrowserContext, type Page } from '@playwright/test';
+import { startMaster, type RunningMaster } from '../server/server.js';
+import { CHROMIUM, CHROMIUM_ARGS } from '../../playwright.config.js';
+
+export interface StageOptions {
+  master: string;
+  profile: string;
+  port: number;
+  cache: string;
+  headed: boolean;
+  /** Called with every table event the page hears, as it arrives. */
+  onEvent?: (event: { type: string } & Record<string, unknown>) => void;
+}
+
+export interface Stage {
+  master: RunningMaster;
+  context: BrowserContext;
+  page: Page;
+  /** Call the master directly, as another client would. */
+  api(path: string, init?: { method?: string; body?: unknown }): Promise<any>;
+  /** Open (or reopen) the demo and wait until `window.live` is connected. */
+  open(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Build the demo if dist/demo is missing, so a fresh clone needs no other step. */
+export function ensureBuilt(): void {
+  if (existsSync('dist/demo/sw.js')) return;
+  console.log('building the demo (first run)…');
+  execFileSync(process.execPath, ['node_modules/vite/bin/vite.js', 'build', '--logLevel', 'warn'], { stdio: 'inherit' });
+}
+
+export async function startStage(opts: StageOptions): Promise<Stage> {
+  if (!existsSync(CHROMIUM)) throw new Error(`Chromium is not at ${CHROMIUM}: run "npm run setup" (apt-get install chromium), or set CHROMIUM_PATH`);
+  ensureBuilt();
+  mkdirSync(dirname(opts.master), { recursive: true });
+  const master = await startMaster({ dbPath: opts.master, port: opts.port, chaos: true, staticDir: 'dist/demo' });
+  const context = await chromium.launchPersistentContext(opts.profile, { headless: !opts.headed, executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  // Hear every table event from the first moment, the way the demo's inspector does.
+  await context.addInitScript(() => {
+    new BroadcastChannel('vantage-live:events').onmessage = ({ data }) => console.debug(`vantage-live-event ${JSON.stringify(data.event)}`);
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.on('console', (msg) => {
+    const text = msg.text();
+    if (text.startsWith('vantage-live-event ')) opts.onEvent?.(JSON.parse(text.slice('vantage-live-event '.length)));
+  });
+  const query = new URLSearchParams({ autoload: '0', ...(opts.cache === 'idb' ? {} : { cache: opts.cache }) });
+  const api: Stage['api'] = async (path, init = {}) => {
+    const res = await fetch(master.url + path, {
+      method: init.method ?? 'GET',
+      headers: init.body === undefined ? {} : { 'content-type': 'application/json' },
+      body: init.body === undefined ? undefined : JSON.stringify(init.body),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${init.method ?? 'GET'} ${path}: ${res.status} ${text}`);
+    return text ? JSON.parse(text) : undefined;
+  };
+  const open = async () => {
+    await page.goto(`${master.url}/?${query}`);
+    await page.evaluate(() => window.vantageReady);
+    // A different cache backend is a different worker script: let it take over at once.
+    const switched = await page.evaluate(async () => {
+      const reg = await navigator.serviceWorker.getRegistration();
+      if (!reg?.waiting) return false;
+      reg.waiting.postMessage({ type: 'SKIP_WAITING' });
+      await new Promise((resolve) => navigator.serviceWorker.addEventListener('controllerchange', resolve, { once: true }));
+      return true;
+    });
+    if (switched) {
+      await page.reload();
+      await page.evaluate(() => window.vantageReady);
+    }
+    // Every command runs with the change feed up, so what the master does reaches the tab.
+    await page.waitForFunction(() => window.streamState === 'open');
+  };
+  await open();
+  return {
+    master,
+    context,
+    page,
+    api,
+    open,
+    close: async () => {
+      await context.close();
+      await master.close();
+    },
+  };
+}

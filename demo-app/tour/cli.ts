@@ -1,0 +1,218 @@
+/**
+ * The demo tour: the Rust demo's commands, played on the real PWA in
+ * headless Chromium against the reference master.
+ *
+ *   npm run demo -- tour        every command below, in order
+ *   npm run demo -- list        run it twice: a miss, then a hit
+ */
+import { parseArgs } from 'node:util';
+import { startStage, type Stage } from './browser.js';
+
+const USAGE = `usage: npm run demo -- [flags] COMMAND
+commands:
+  seed                       load the sample products into the master
+  list                       read page 1 (a miss on the first run, a hit on the next)
+  add ID NAME PRICE          insert through the LiveTable, then list
+  get ID                     read one row
+  delete ID                  delete through the LiveTable, then list
+  event-then-list [--id ID]  list, a change made on the master, the invalidation, the refetch
+  info                       tables, cache, queue, stream, worker version
+  offline-edit               edit offline, reload, reconnect: applied once
+  tour                       all of the above, in order
+flags:
+  --debug            print every event of the inspector log
+  --master PATH      the master's SQLite file (default ./demo-master.sqlite)
+  --cache idb|mem|none   the worker's cache backend (default idb)
+  --profile DIR      the browser profile: cache and queue live here (default ./.profile)
+  --port N           the master's port; the origin owns the profile's data (default 8787)
+  --headed           show the browser (needs a display)`;
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    debug: { type: 'boolean', default: false },
+    master: { type: 'string', default: './demo-master.sqlite' },
+    cache: { type: 'string', default: 'idb' },
+    profile: { type: 'string', default: './.profile' },
+    port: { type: 'string', default: '8787' },
+    headed: { type: 'boolean', default: false },
+    id: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+
+const [command, ...args] = positionals;
+if (values.help || !command) fail(USAGE, values.help ? 0 : 2);
+if (!['idb', 'mem', 'none'].includes(values.cache!)) fail(`--cache must be idb, mem or none, got "${values.cache}"`, 2);
+const port = Number(values.port);
+if (!Number.isInteger(port) || port <= 0 || port > 65535) fail(`--port must be a port number, got "${values.port}"`, 2);
+
+type Read = { rows: Array<[string, Record<string, unknown>]>; source: string; stale: boolean; pendingIds: string[]; ms: number };
+
+const commands: Record<string, (s: Stage, args: string[]) => Promise<void>> = {
+  async seed(s) {
+    const invalidated = s.page.evaluate(
+      () => new Promise<void>((resolve) => window.live.subscribe((e) => e.type === 'invalidated' && e.reason === 'event' && resolve())),
+    );
+    await s.api('/admin/seed', { method: 'POST' });
+    await invalidated;
+    const { total } = await s.api('/api/products?page=1&ipp=1');
+    say(`seeded the master: products a, b, c (${total} rows)`);
+  },
+
+  async list(s) {
+    await list(s, 'list');
+  },
+
+  async add(s, [id, name, price]) {
+    if (!id || !name || !price || !Number.isFinite(Number(price))) fail('usage: add ID NAME PRICE (PRICE a number)', 2);
+    const { ack, applied, row } = await s.page.evaluate(async (r) => {
+      const t0 = performance.now();
+      const opId = crypto.randomUUID();
+      await window.live.insert(r.id, { name: r.name, price: r.price }, { wait: 'queued', opId });
+      const ack = performance.now() - t0;
+      const row = await window.live.waitFor(opId);
+      return { ack, applied: performance.now() - t0, row };
+    }, { id, name, price: Number(price) });
+    say(`add ${id}: queued durably in ${ms(ack)}, applied by the master in ${ms(applied)}: ${JSON.stringify(row)}`);
+    say('  the master confirmed, so the cache key "products" was invalidated');
+    await list(s, 'list');
+  },
+
+  async get(s, [id]) {
+    if (!id) fail('usage: get ID', 2);
+    for (const label of ['get', 'get again']) {
+      const read = await s.page.evaluate(async (id) => {
+        const t0 = performance.now();
+        const r = await window.live.readOne(id);
+        return { ...r, ms: performance.now() - t0 };
+      }, id);
+      const row = read.rows[0]?.[1];
+      say(`${label} ${id}: ${outcome(read)} ${row ? JSON.stringify(row) : '(no such row)'}`);
+      say(`  wall time: ${ms(read.ms)}`);
+    }
+  },
+
+  async delete(s, [id]) {
+    if (!id) fail('usage: delete ID', 2);
+    const t = await s.page.evaluate(async (id) => {
+      const t0 = performance.now();
+      await window.live.delete(id);
+      return performance.now() - t0;
+    }, id);
+    say(`delete ${id}: applied by the master in ${ms(t)}; cache invalidated`);
+    await list(s, 'list');
+  },
+
+  async 'event-then-list'(s) {
+    await list(s, 'first list');
+    await list(s, 'second list');
+    const id = values.id ?? 'a';
+    const heard = s.page.evaluate(
+      () => new Promise<number>((resolve) => window.live.subscribe((e) => e.type === 'invalidated' && e.reason === 'event' && resolve(Date.now()))),
+    );
+    const { price } = await s.api(`/api/products/${encodeURIComponent(id)}`);
+    const sent = Date.now();
+    await s.api(`/api/products/${encodeURIComponent(id)}`, { method: 'PATCH', body: { price: Number(price) + 1 } });
+    const at = await heard;
+    say(`a change made on the master (${id}.price ${price} → ${Number(price) + 1}) reached this tab as an invalidation in ${at - sent} ms`);
+    await list(s, 'list after the event');
+  },
+
+  async info(s) {
+    const info = await s.page.evaluate(() => window.vantageInfo());
+    const stats = await s.api('/admin/stats');
+    say(`worker version ${info.version}, bridge protocol ${info.protocol}`);
+    for (const t of info.tables) {
+      say(`table "${t.name}": cacheKey "${t.cacheKey}", masterIpp ${t.masterIpp}, cache ${t.cache}, queue ${t.queue}`);
+      say(`  queue: ${t.pending} pending, ${t.dead} dead; stream ${t.stream}, last event id ${t.lastEventId ?? '(none)'}`);
+    }
+    say(`master ${s.master.url} (${values.master}): ${stats.writes} writes and ${stats.replays} idempotent replays since it started, last event ${stats.events}`);
+    say(`browser profile ${values.profile}: cache and queue persist between runs`);
+  },
+
+  async 'offline-edit'(s) {
+    const id = 'b';
+    const before = (await s.api('/admin/stats')).writes;
+    const { price } = await s.api(`/api/products/${id}`);
+    await list(s, 'list (online)');
+    await s.context.setOffline(true);
+    const ack = await s.page.evaluate(async ([id, price]) => {
+      const t0 = performance.now();
+      await window.live.patch(id as string, { price: (price as number) + 1 }, { wait: 'queued' });
+      return performance.now() - t0;
+    }, [id, Number(price)] as const);
+    say(`offline: patched ${id}.price to ${Number(price) + 1}; acknowledged in ${ms(ack)} (durable in IndexedDB)`);
+    await list(s, 'list (offline)');
+    await s.page.reload();
+    await s.page.evaluate(() => window.vantageReady);
+    const pending = await s.page.evaluate(() => window.live.pendingOps());
+    say(`reloaded offline: ${pending.length} op still queued (${pending.map((op) => `${op.kind} ${op.id}`).join(', ')})`);
+    const applied = s.page.evaluate(() => new Promise<void>((resolve) => window.live.subscribe((e) => e.type === 'applied' && resolve())));
+    const t0 = Date.now();
+    await s.context.setOffline(false);
+    await applied;
+    const after = (await s.api('/admin/stats')).writes;
+    say(`back online: applied in ${Date.now() - t0} ms; the master counted ${after - before} write (applied once)`);
+    await list(s, 'list (online)');
+  },
+};
+
+async function list(s: Stage, label: string): Promise<void> {
+  const read: Read = await s.page.evaluate(async () => {
+    const t0 = performance.now();
+    const r = await window.live.read({ page: 1 });
+    return { ...r, ms: performance.now() - t0 };
+  });
+  say(`${label}: ${outcome(read)} ${read.rows.length} rows`);
+  for (const [id, row] of read.rows.slice(0, 8)) {
+    say(`  ${id.padEnd(8)} ${String(row.name).padEnd(20)} ${String(row.price).padStart(6)}${read.pendingIds.includes(id) ? '  (pending)' : ''}`);
+  }
+  if (read.rows.length > 8) say(`  … ${read.rows.length - 8} more`);
+  if (read.rows.length === 0) say('  (the master is empty: npm run demo -- seed)');
+  say(`  wall time: ${ms(read.ms)}`);
+}
+
+function outcome(r: { source: string; stale: boolean }): string {
+  return r.source === 'cache' ? (r.stale ? 'stale hit (master unreachable)' : 'hit  (cache)') : 'miss (master)';
+}
+
+const ms = (n: number) => `${n.toFixed(2)} ms`;
+const say = (line: string) => console.log(line);
+
+function fail(message: string, code: number): never {
+  (code ? console.error : console.log)(message);
+  process.exit(code);
+}
+
+const TOUR: Array<[string, string[]]> = [
+  ['seed', []],
+  ['list', []],
+  ['list', []],
+  ['add', ['d', 'Donut', '5']],
+  ['get', ['d']],
+  ['delete', ['d']],
+  ['event-then-list', []],
+  ['offline-edit', []],
+  ['info', []],
+];
+
+const steps: Array<[string, string[]]> = command === 'tour' ? TOUR : [[command!, args]];
+if (!steps.every(([name]) => name in commands)) fail(`unknown command "${command}"\n${USAGE}`, 2);
+
+const stage = await startStage({
+  master: values.master!,
+  profile: values.profile!,
+  port,
+  cache: values.cache!,
+  headed: values.headed!,
+  onEvent: values.debug ? (e) => say(`  [event] ${JSON.stringify(e)}`) : undefined,
+});
+try {
+  for (const [name, stepArgs] of steps) {
+    if (steps.length > 1) say(`\n$ npm run demo -- ${[name, ...stepArgs].join(' ')}`);
+    await commands[name]!(stage, stepArgs);
+  }
+} finally {
+  await stage.close();
+}

@@ -1,0 +1,37 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { expect, test } from '@playwright/test';
+
+const run = promisify(execFile);
+
+test('the tour CLI plays every command of the Rust demo, with timings, and keeps cache and queue between runs', async ({}, testInfo) => {
+  test.setTimeout(180_000);
+  const dir = testInfo.outputPath('tour');
+  const port = String(20_000 + Math.floor(Math.random() * 20_000));
+  const demo = async (...args: string[]) =>
+    (await run(process.execPath, ['--import', 'tsx', 'demo-app/tour/cli.ts', '--profile', `${dir}/profile`, '--master', `${dir}/master.sqlite`, '--port', port, ...args])).stdout;
+
+  const tour = await demo('tour');
+  const steps = tour.split('\n$ npm run demo -- ').slice(1);
+  expect(steps.map((s) => s.split('\n')[0])).toEqual(['seed', 'list', 'list', 'add d Donut 5', 'get d', 'delete d', 'event-then-list', 'offline-edit', 'info']);
+  const [seed, list1, list2, add, get, del, event, offline, info] = steps as [string, string, string, string, string, string, string, string, string];
+  expect(seed).toContain('seeded the master: products a, b, c (3 rows)');
+  expect(list1).toMatch(/list: miss \(master\) 3 rows\n\s+a\s+Apple Pie\s+12\n[\s\S]*wall time: [\d.]+ ms/);
+  expect(list2).toMatch(/list: hit  \(cache\) 3 rows[\s\S]*wall time: [\d.]+ ms/);
+  expect(add).toMatch(/add d: queued durably in [\d.]+ ms, applied by the master in [\d.]+ ms: \{"id":"d","name":"Donut","price":5\}/);
+  expect(add).toMatch(/list: miss \(master\) 4 rows[\s\S]*Donut/);
+  expect(get).toMatch(/get d: miss \(master\)[\s\S]*get again d: hit  \(cache\)/);
+  expect(del).toMatch(/delete d: applied by the master[\s\S]*list: miss \(master\) 3 rows/);
+  expect(event).toMatch(/second list: hit[\s\S]*a change made on the master \(a\.price 12 → 13\) reached this tab as an invalidation in \d+ ms\nlist after the event: miss \(master\) 3 rows\n\s+a\s+Apple Pie\s+13/);
+  expect(offline).toMatch(/offline: patched b\.price to 9; acknowledged in [\d.]+ ms[\s\S]*list \(offline\): hit[\s\S]*Brioche\s+9  \(pending\)[\s\S]*reloaded offline: 1 op still queued \(patch b\)\nback online: applied in \d+ ms; the master counted 1 write \(applied once\)/);
+  expect(info).toMatch(/table "products": cacheKey "products", masterIpp 50, cache IdbCache, queue IdbQueue\n\s+queue: 0 pending, 0 dead/);
+
+  // A new run on the same profile: the cache survived, so list is a hit.
+  await demo('list');
+  expect(await demo('list')).toMatch(/list: hit  \(cache\) 3 rows/);
+  expect(await demo('--debug', 'get', 'a')).toMatch(/\[event\] \{"type":"read","cacheKey":"products\/id\/a"/);
+});
+
+test('the tour CLI refuses an unknown command with usage', async () => {
+  await expect(run(process.execPath, ['--import', 'tsx', 'demo-app/tour/cli.ts', 'frobnicate'])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('usage:') });
+});
