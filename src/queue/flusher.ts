@@ -111,7 +111,15 @@ export class Flusher {
 
 type LockManagerLike = { request(name: string, cb: () => Promise<void>): Promise<void> };
 
+// Without Web Locks (Node, old browsers), flushers of one realm still take turns per table.
+const localLocks = new Map<string, Promise<void>>();
+
 function withLock(name: string, fn: () => Promise<void>): Promise<void> {
   const locks = (globalThis as { navigator?: { locks?: LockManagerLike } }).navigator?.locks;
-  return locks ? locks.request(name, fn) : fn();
+  if (locks) return locks.request(name, fn);
+  const turn = (localLocks.get(name) ?? Promise.resolve()).then(fn);
+  const settled = turn.catch(() => {});
+  localLocks.set(name, settled);
+  void settled.then(() => localLocks.get(name) === settled && localLocks.delete(name));
+  return turn;
 }

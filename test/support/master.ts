@@ -1,0 +1,200 @@
+/**
+ * The reference master (demo-app/server) for integration tests: a real HTTP
+ * server on a random port over a SQLite file in the temp dir, with helpers to
+ * drive its chaos and admin routes and to read its rows with plain fetch.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startMaster, type MasterOptions, type RunningMaster } from '../../demo-app/server/server.js';
+import type { Row } from '../../src/index.js';
+
+export interface ChaosSettings {
+  latencyMs?: number;
+  failNext?: number;
+  failStatus?: number;
+  retryAfterSec?: number;
+  dropAfterCommit?: number;
+  pauseFeed?: boolean;
+  refuseForMs?: number;
+}
+
+export interface MasterStats {
+  writes: number;
+  replays: number;
+  events: number;
+}
+
+export class TestMaster {
+  /** The port, kept across `stop` and `restart` so clients reconnect to the same URL. */
+  readonly port: number;
+  private running: RunningMaster | undefined;
+
+  private constructor(
+    private readonly dir: string,
+    readonly dbPath: string,
+    readonly opts: Omit<MasterOptions, 'dbPath' | 'port'>,
+    running: RunningMaster,
+  ) {
+    this.running = running;
+    this.port = running.port;
+  }
+
+  /** A fresh master (chaos routes on) over a new SQLite file. */
+  static async start(opts: Omit<MasterOptions, 'dbPath' | 'port'> = {}): Promise<TestMaster> {
+    const dir = mkdtempSync(join(tmpdir(), 'vantage-it-'));
+    const dbPath = join(dir, 'master.sqlite');
+    const full = { chaos: true, heartbeatMs: 1_000, ...opts };
+    return new TestMaster(dir, dbPath, full, await startMaster({ ...full, dbPath, port: 0 }));
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** The apiBase a RestTable takes. */
+  get api(): string {
+    return `${this.url}/api`;
+  }
+
+  get isRunning(): boolean {
+    return this.running !== undefined;
+  }
+
+  /** Shut the server down (every connection and feed is closed); the SQLite file stays. */
+  async stop(): Promise<void> {
+    const running = this.running;
+    this.running = undefined;
+    await running?.close();
+  }
+
+  /** Start it again on the same port and SQLite file. Stats and chaos start from zero, as in a new process. */
+  async restart(): Promise<void> {
+    await this.stop();
+    this.running = await startMaster({ ...this.opts, dbPath: this.dbPath, port: this.port });
+  }
+
+  /**
+   * While this master is stopped, let another master process on the same
+   * SQLite file (another port) take writes: the changes a disconnected client
+   * must catch up on.
+   */
+  async whileDown(fn: (otherApi: string) => Promise<void>): Promise<void> {
+    if (this.running) throw new Error('whileDown needs the master stopped');
+    const other = await startMaster({ ...this.opts, dbPath: this.dbPath, port: 0 });
+    try {
+      await fn(`${other.url}/api`);
+    } finally {
+      await other.close();
+    }
+  }
+
+  async dispose(): Promise<void> {
+    await this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  async chaos(settings: ChaosSettings): Promise<void> {
+    await this.admin('POST', '/admin/chaos', settings);
+  }
+
+  async resetChaos(): Promise<void> {
+    await this.admin('POST', '/admin/chaos/reset');
+  }
+
+  async stats(): Promise<MasterStats> {
+    return (await this.admin('GET', '/admin/stats')) as MasterStats;
+  }
+
+  /** Replace the products table with a, b, c and `rows` generated products. */
+  async seed(rows = 0): Promise<void> {
+    await this.admin('POST', '/admin/seed', { rows });
+  }
+
+  /** Every row of a table in the master's order, read with plain fetch (not the code under test). */
+  async rows(table = 'products'): Promise<Row[]> {
+    const all: Row[] = [];
+    for (let page = 1; ; page++) {
+      const res = await fetch(`${this.api}/${table}?page=${page}&ipp=1000`);
+      if (res.status !== 200) throw new Error(`GET ${table} page ${page}: ${res.status} ${await res.text()}`);
+      const body = (await res.json()) as { rows: Row[]; total: number };
+      all.push(...body.rows);
+      if (body.rows.length < 1000) return all;
+    }
+  }
+
+  /** One request to the API with plain fetch; resolves with the status and parsed body. */
+  async call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
+    return send(`${this.api}${path}`, method, body, headers);
+  }
+
+  private async admin(method: string, path: string, body?: unknown): Promise<unknown> {
+    const reply = await send(`${this.url}${path}`, method, body);
+    if (reply.status !== 200) throw new Error(`${method} ${path}: ${reply.status} ${JSON.stringify(reply.body)}`);
+    return reply.body;
+  }
+}
+
+async function send(url: string, method: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
+  const init: RequestInit = { method, headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers } };
+  if (body !== undefined) init.body = JSON.stringify(body);
+  const res = await fetch(url, init);
+  const text = await res.text();
+  return { status: res.status, body: text === '' ? undefined : JSON.parse(text) };
+}
+
+/** One request a RestTable made, as `recordingFetch` saw it. */
+export interface SentRequest {
+  method: string;
+  path: string;
+  idempotencyKey: string | undefined;
+  sentAt: number;
+  /** The HTTP status, or 0 when no answer came (network error). Undefined while waiting. */
+  status?: number;
+  answeredAt?: number;
+}
+
+/**
+ * A fetch for RestTable that records every request. `kill()` plays a worker
+ * that dies: requests it already sent still reach the master, but their
+ * answers are never heard (they reject), and later requests fail at once.
+ */
+export function recordingFetch() {
+  const requests: SentRequest[] = [];
+  let killed = false;
+  let dying: (err: Error) => void = () => {};
+  const death = new Promise<never>((_, reject) => (dying = reject));
+  death.catch(() => {});
+  const recorded: typeof fetch = async (input, init) => {
+    if (killed) throw new TypeError('fetch failed: the worker is dead');
+    const url = new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url);
+    const headers = new Headers(init?.headers);
+    const entry: SentRequest = {
+      method: init?.method ?? 'GET',
+      path: url.pathname + url.search,
+      idempotencyKey: headers.get('idempotency-key') ?? undefined,
+      sentAt: Date.now(),
+    };
+    requests.push(entry);
+    try {
+      const res = await Promise.race([fetch(input, init), death]);
+      entry.status = res.status;
+      return res;
+    } catch (err) {
+      entry.status = 0;
+      throw err;
+    } finally {
+      entry.answeredAt = Date.now();
+    }
+  };
+  return {
+    fetch: recorded,
+    requests,
+    /** Writes only (every method but GET). */
+    writes: () => requests.filter((r) => r.method !== 'GET'),
+    kill() {
+      killed = true;
+      dying(new TypeError('fetch failed: the worker is dead'));
+    },
+  };
+}
