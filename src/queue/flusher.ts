@@ -25,8 +25,9 @@ export interface FlusherOptions {
 /**
  * Drains one table's ops to the master, oldest first (W2). Single-flight: a
  * flush asked for while one runs makes that one look again instead of starting
- * a second, and where Web Locks exist, flushers in other tabs or workers wait
- * for the same lock, so no op is ever sent by two at once.
+ * a second; flushers of the same table wait for one lock (a Web Lock, shared
+ * by tabs and workers, or an in-realm lock where Web Locks are missing), so no
+ * op is ever sent by two at once.
  */
 export class Flusher {
   private running: Promise<void> | undefined;
