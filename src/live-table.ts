@@ -255,7 +255,7 @@ export class LiveTable implements TableLike {
       await this.emitQueueSize();
     }
     const applied = this.waitFor(opId);
-    void this.flush();
+    void this.flush({ onlyDue: true });
     if (opts?.wait === 'queued') {
       applied.catch(() => {}); // the outcome reaches the caller as an event, not as an unhandled rejection
       return record.status === 'applied' ? record.result : queuedReply(opId);
@@ -263,9 +263,13 @@ export class LiveTable implements TableLike {
     return applied;
   }
 
-  /** Send every due op now, without waiting for a timer. Resolves when nothing more is due. */
-  flush(): Promise<void> {
-    return this.flusher.flush();
+  /**
+   * Send queued ops now. By default the oldest op is sent even if it is waiting
+   * out a backoff (the caller has reason to think the master is back); with
+   * `onlyDue`, only ops whose time has come. Resolves when nothing more is due.
+   */
+  flush(opts: { onlyDue?: boolean } = {}): Promise<void> {
+    return this.flusher.flush({ skipBackoff: !opts.onlyDue });
   }
 
   /** Resolves with the master's reply once the op is applied; rejects with its error once it is dead or discarded. */
@@ -311,7 +315,7 @@ export class LiveTable implements TableLike {
     await this.queue.revive(opId, this.env.now());
     this.pending = undefined;
     await this.emitQueueSize();
-    void this.flush();
+    void this.flush({ onlyDue: true });
   }
 
   /** Drop a queued or dead op without sending it; whoever waits for it is told. */

@@ -103,6 +103,24 @@ describe('the flusher (W2, W4)', () => {
     expect(master.calls).toEqual(['insert d', 'insert e', 'insert f']);
   });
 
+  it('sends an op waiting out a backoff at once when flush() is asked for, and only then', async () => {
+    const { env, master, table } = setup();
+    master.failNext = [new MasterUnavailableError('down', 503), new MasterUnavailableError('down', 503)];
+    const retrying = until(table, 'retrying');
+    const write = table.insert('d', { name: 'Donut' });
+    await retrying;
+    await table.flush({ onlyDue: true });
+    expect(master.calls).toEqual(['insert d']);
+    const again = until(table, 'retrying');
+    await table.flush();
+    expect(master.calls).toEqual(['insert d', 'insert d']);
+    const { retryAt } = (await again) as { retryAt: number };
+    expect(retryAt).toBeGreaterThan(env.time);
+    await table.flush();
+    expect(await write).toMatchObject({ id: 'd' });
+    expect(master.calls).toEqual(['insert d', 'insert d', 'insert d']);
+  });
+
   it('does not spend attempts while the platform says it is offline', async () => {
     const { env, master, table } = setup();
     env.online = false;

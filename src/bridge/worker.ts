@@ -34,7 +34,7 @@ export interface ServeOptions {
 
 /** What `serveLiveTables` returns: a flush of every table, for the worker's other triggers. */
 export interface LiveTableServer {
-  flushAll(): Promise<void>;
+  flushAll(opts?: { onlyDue?: boolean }): Promise<void>;
 }
 
 /**
@@ -47,7 +47,7 @@ export function serveLiveTables(tables: Record<string, LiveTable>, opts: ServeOp
   const channel = new BroadcastChannel(EVENTS_CHANNEL);
   const meta = openDB(opts.metaDbName ?? 'vantage-live-meta', 1, { upgrade: (db) => void db.createObjectStore('lastEventId') });
   const streamStates = new Map<string, StreamState>();
-  const flushAll = () => Promise.all(Object.values(tables).map((t) => t.flush())).then(() => {});
+  const flushAll = (opts: { onlyDue?: boolean } = {}) => Promise.all(Object.values(tables).map((t) => t.flush(opts))).then(() => {});
 
   for (const [name, table] of Object.entries(tables)) {
     table.subscribe((event) => {
@@ -61,7 +61,7 @@ export function serveLiveTables(tables: Record<string, LiveTable>, opts: ServeOp
       case 'call':
         return callTable(must(tables, envelope.table), envelope.message);
       case 'online':
-        return flushAll();
+        return flushAll(); // the network is back: do not wait out backoffs
       case 'stream-resume':
         must(tables, envelope.table);
         return (await meta).get('lastEventId', envelope.table);
@@ -113,7 +113,7 @@ export function serveLiveTables(tables: Record<string, LiveTable>, opts: ServeOp
       work.finally(() => {
         clearInterval(alive);
         port.close();
-      }).then(flushAll).catch((err) => log.error('flush after a call failed', { error: String(err) })),
+      }).then(() => flushAll({ onlyDue: true })).catch((err) => log.error('flush after a call failed', { error: String(err) })),
     );
   });
   scope.addEventListener('sync', (event) => {

@@ -32,14 +32,20 @@ export interface FlusherOptions {
 export class Flusher {
   private running: Promise<void> | undefined;
   private again = false;
+  private skipBackoff = false;
   private timer: { at: number; cancel: () => void } | undefined;
   private closed = false;
 
   constructor(private readonly o: FlusherOptions) {}
 
-  /** Send every op that is due. Resolves when the queue has nothing more to send now. */
-  flush(): Promise<void> {
+  /**
+   * Send every op that is due. Resolves when the queue has nothing more to send now.
+   * @param opts.skipBackoff also send the table's head if it is waiting out a backoff:
+   *   for signals that the master may be back (online, sync, a user's "flush now")
+   */
+  flush(opts: { skipBackoff?: boolean } = {}): Promise<void> {
     if (this.closed) return Promise.resolve();
+    this.skipBackoff ||= !!opts.skipBackoff;
     if (this.running) {
       this.again = true;
       return this.running;
@@ -48,7 +54,9 @@ export class Flusher {
       try {
         do {
           this.again = false;
-          await withLock(`vantage-live:flush:${this.o.table}`, () => this.drain()).catch((err) => {
+          const skipBackoff = this.skipBackoff;
+          this.skipBackoff = false;
+          await withLock(`vantage-live:flush:${this.o.table}`, () => this.drain(skipBackoff)).catch((err) => {
             // The queue itself failed (storage): nothing was lost, the op is still there. Look again later.
             log.error('flush failed', { error: errorInfo(err) });
             this.wakeAt(this.o.env.now() + this.o.policy.baseMs);
@@ -67,11 +75,13 @@ export class Flusher {
     this.timer?.cancel();
   }
 
-  private async drain(): Promise<void> {
+  private async drain(skipBackoff: boolean): Promise<void> {
     const { queue, table, env } = this.o;
     for (;;) {
       if (!env.isOnline()) return this.wakeAt(env.now() + OFFLINE_RECHECK_MS);
-      const next = await queue.take(table, env.now());
+      // Only the head can be waiting out a backoff, and it is skipped once: a failure now backs off again.
+      const next = await queue.take(table, skipBackoff ? Infinity : env.now());
+      skipBackoff = false;
       if (!next) return;
       if ('retryAt' in next) return this.wakeAt(next.retryAt);
       const { op } = next;
