@@ -17,9 +17,10 @@ export interface Master extends RunningMaster {
   stats(): Promise<{ writes: number; replays: number; events: number }>;
 }
 
-export async function launchMaster(opts: { seedRows?: number } = {}): Promise<Master> {
+export async function launchMaster(opts: { seedRows?: number; staticDir?: string } = {}): Promise<Master> {
   const dir = mkdtempSync(join(tmpdir(), 'vl-e2e-'));
-  const running = await startMaster({ dbPath: join(dir, 'master.sqlite'), seed: true, seedRows: opts.seedRows, chaos: true, staticDir: 'dist/demo', heartbeatMs: 2_000 });
+  const staticDir = opts.staticDir ?? 'dist/demo';
+  const running = await startMaster({ dbPath: join(dir, 'master.sqlite'), seed: true, seedRows: opts.seedRows, chaos: true, staticDir, heartbeatMs: 2_000 });
   const api: Master['api'] = async (path, init = {}) => {
     const res = await fetch(running.url + path, {
       method: init.method ?? 'GET',

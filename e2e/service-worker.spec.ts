@@ -125,3 +125,16 @@ test('a write the master rejects shows up as a dead letter in every tab', async 
   await two.evaluate((opId) => window.live.discard(opId), dead!.opId);
   expect(await one.evaluate(() => window.live.deadLetters())).toEqual([]);
 });
+
+test("a failed flush registers Background Sync, whose event sends the op without waiting out the master's Retry-After", async ({ context, master }) => {
+  const page = await openDemo(context, master.url);
+  await recordEvents(page);
+  await master.chaos({ failNext: 1, failStatus: 503, retryAfterSec: 600 });
+  await page.evaluate(() => window.live.insert('s', { name: 'Stollen', price: 17 }, { wait: 'queued' }));
+  await waitForRecorded(page, { type: 'retrying' });
+  const retryAt = await page.evaluate(() => (window as unknown as { __events: Array<{ type: string; retryAt: number }> }).__events.find((e) => e.type === 'retrying')!.retryAt);
+  expect(retryAt - Date.now()).toBeGreaterThan(500_000);
+  await waitForRecorded(page, { type: 'applied' });
+  expect((await master.api('/api/products/s')).status).toBe(200);
+  expect((await master.stats()).writes).toBeGreaterThanOrEqual(1);
+});

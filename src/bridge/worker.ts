@@ -49,12 +49,25 @@ export function serveLiveTables(tables: Record<string, LiveTable>, opts: ServeOp
   const streamStates = new Map<string, StreamState>();
   const flushAll = (opts: { onlyDue?: boolean } = {}) => Promise.all(Object.values(tables).map((t) => t.flush(opts))).then(() => {});
 
+  // Inside a sync event a failed flush rejects instead, so the browser retries it with its own backoff;
+  // registering the tag again from there would fire the event again at once, in a loop.
+  let syncing = false;
   for (const [name, table] of Object.entries(tables)) {
     table.subscribe((event) => {
       channel.postMessage({ table: name, event } satisfies Broadcast);
-      if (event.type === 'retrying') scope.registration?.sync?.register(SYNC_TAG).catch(() => {});
+      if (event.type === 'retrying' && !syncing) scope.registration?.sync?.register(SYNC_TAG).catch(() => {});
     });
   }
+  const syncFlush = async () => {
+    syncing = true;
+    try {
+      await flushAll();
+      const waiting = await Promise.all(Object.values(tables).map((t) => t.queue.counts(t.name)));
+      if (waiting.some((c) => c.pending > 0)) throw new Error('Writes are still waiting for the master: let the browser retry this sync later');
+    } finally {
+      syncing = false;
+    }
+  };
 
   const handle = async (envelope: Envelope): Promise<unknown> => {
     switch (envelope.kind) {
@@ -117,7 +130,7 @@ export function serveLiveTables(tables: Record<string, LiveTable>, opts: ServeOp
     );
   });
   scope.addEventListener('sync', (event) => {
-    if (event.tag === SYNC_TAG) event.waitUntil(flushAll());
+    if (event.tag === SYNC_TAG) event.waitUntil(syncFlush());
   });
   scope.addEventListener('activate', (event) => event.waitUntil(flushAll()));
   return { flushAll };

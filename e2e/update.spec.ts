@@ -1,0 +1,37 @@
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect, launchMaster, openDemo, test } from './fixtures.js';
+
+test('the page knows a new worker is waiting and activates it; the new worker flushes what the old one queued', async ({ context }) => {
+  const site = mkdtempSync(join(tmpdir(), 'vl-site-'));
+  cpSync('dist/demo', site, { recursive: true });
+  const master = await launchMaster({ staticDir: site });
+  try {
+    const page = await openDemo(context, master.url);
+    const oldVersion = (await page.evaluate(() => window.vantageInfo())).version;
+
+    await master.chaos({ refuseForMs: 120_000 });
+    await page.evaluate(() => window.live.insert('u', { name: 'Upside-down Cake', price: 14 }, { wait: 'queued' }));
+    expect((await page.evaluate(() => window.live.pendingOps())).map((op) => op.id)).toEqual(['u']);
+
+    const sw = join(site, 'sw.js');
+    writeFileSync(sw, readFileSync(sw, 'utf8').replaceAll(oldVersion, 'v2-e2e'));
+    await page.evaluate(async () => (await navigator.serviceWorker.getRegistration())!.update());
+    await expect(page.getByTestId('update-banner')).toBeVisible();
+    expect((await page.evaluate(() => window.vantageInfo())).version).toBe(oldVersion);
+
+    await Promise.all([page.waitForEvent('load'), page.getByTestId('update-reload').click()]);
+    await page.evaluate(() => window.vantageReady);
+    expect((await page.evaluate(() => window.vantageInfo())).version).toBe('v2-e2e');
+    expect((await page.evaluate(() => window.live.pendingOps())).map((op) => op.id)).toEqual(['u']);
+
+    await master.chaos({ refuseForMs: 0 });
+    await page.evaluate(() => window.live.flush());
+    await expect.poll(() => page.evaluate(async () => (await window.live.pendingOps()).length)).toBe(0);
+    expect((await master.api('/api/products/u')).body).toEqual({ id: 'u', name: 'Upside-down Cake', price: 14 });
+    expect((await master.stats()).writes).toBe(1);
+  } finally {
+    await master.close();
+  }
+});
