@@ -1,5 +1,5 @@
 import type { BackoffPolicy } from './backoff.js';
-import type { Cache, CachedRows } from './cache/types.js';
+import type { Cache, CachedRows, CacheEntryInfo } from './cache/types.js';
 import { defaultEnv, type Env } from './env.js';
 import { errorInfo, isTransient, MasterRejectedError, OfflineMissError, UnknownOpError, VantageError, type ErrorInfo } from './errors.js';
 import { logger } from './log.js';
@@ -324,6 +324,11 @@ export class LiveTable implements TableLike {
     this.pending = undefined;
     this.settle(opId, (w) => w.reject(new VantageError('op_discarded', `Op ${opId} was discarded`)));
     await this.emitQueueSize();
+  }
+
+  /** This table's cache entries (key, row count, age, stale) without their rows, for inspectors; [] when the cache cannot list them. */
+  async cacheEntries(): Promise<CacheEntryInfo[]> {
+    return (await this.cache.inspect?.(`${this.cacheKey}/`)) ?? [];
   }
 
   // ---- event path ----

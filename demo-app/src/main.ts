@@ -1,5 +1,7 @@
 import { workerInfo, type WorkerInfo } from '../../src/page.js';
+import { mountApp } from './app.js';
 import { connect } from './connect.js';
+import './style.css';
 
 declare global {
   interface Window {
@@ -14,18 +16,22 @@ declare global {
   }
 }
 
+const app = document.getElementById('app')!;
+
 window.vantageInfo = () => workerInfo();
 window.vantageReady = (async () => {
-  const { live } = await connect();
+  const connection = await connect();
+  const { live } = connection;
   window.live = live;
   window.streamState = (await workerInfo()).tables.find((t) => t.name === 'products')?.stream ?? 'closed';
   live.subscribe((e) => {
     if (e.type === 'stream') window.streamState = e.state;
   });
-  const app = document.getElementById('app')!;
-  const render = async () => {
-    const read = await live.read({ page: 1 });
-    app.textContent = `${read.rows.length} products from ${read.source}${read.stale ? ' (stale)' : ''}`;
-  };
-  await render().catch((err) => (app.textContent = String(err)));
+  // `?ui=off`: the tour CLI drives `window.live` alone, so the app's own reads do not warm the cache under it.
+  if (new URLSearchParams(location.search).get('ui') === 'off') app.textContent = 'Driven through window.live by the demo tour.';
+  else mountApp(app, connection);
 })();
+window.vantageReady.catch((err: unknown) => {
+  app.textContent = `The demo could not start: ${err instanceof Error ? err.message : String(err)}`;
+  app.classList.add('fatal');
+});

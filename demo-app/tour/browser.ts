@@ -55,7 +55,8 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
     const text = msg.text();
     if (text.startsWith('vantage-live-event ')) opts.onEvent?.(JSON.parse(text.slice('vantage-live-event '.length)));
   });
-  const query = new URLSearchParams({ autoload: '0', ...(opts.cache === 'idb' ? {} : { cache: opts.cache }) });
+  // Headless, the app stays unmounted so that only the tour reads; headed, a person sees the app (whose reads warm the cache too).
+  const query = new URLSearchParams({ ...(opts.headed ? {} : { ui: 'off' }), ...(opts.cache === 'idb' ? {} : { cache: opts.cache }) });
   const api: Stage['api'] = async (path, init = {}) => {
     const res = await fetch(master.url + path, {
       method: init.method ?? 'GET',

@@ -25,7 +25,7 @@ flags:
   --cache idb|mem|none   the worker's cache backend (default idb)
   --profile DIR      the browser profile: cache and queue live here (default ./.profile)
   --port N           the master's port; the origin owns the profile's data (default 8787)
-  --headed           show the browser (needs a display)`;
+  --headed           show the browser and the app (needs a display); the app's own reads warm the cache too`;
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,

@@ -1,0 +1,35 @@
+import type { LiveTableEvent } from '../../src/index.js';
+import { clock, opLabel, reason, rowSummary } from './format.js';
+
+/** One line of the event log: a short tag (hit, miss, enqueue, applied, …) and what happened. */
+export interface LoggedEvent {
+  tag: string;
+  text: string;
+}
+
+/** Say what a table event means, like the Rust demo's `--debug` lines. */
+export function describeEvent(e: LiveTableEvent): LoggedEvent {
+  switch (e.type) {
+    case 'read':
+      return { tag: e.outcome, text: `${e.cacheKey} · ${Math.round(e.ms)} ms in the worker` };
+    case 'queued':
+      return { tag: 'enqueue', text: `${opLabel(e.op)} ${rowSummary(e.op.row)}`.trim() };
+    case 'applied':
+      return { tag: 'applied', text: `${opLabel(e.op)}: the master confirmed` };
+    case 'retrying':
+      return { tag: 'retry', text: `${opLabel(e.op)} · ${reason(e.error)} · again at ${clock(e.retryAt)}` };
+    case 'dead':
+      return { tag: 'dead', text: `${opLabel(e.op)} · ${reason(e.error)}` };
+    case 'queue':
+      return { tag: 'queue', text: `${e.pending} pending, ${e.dead} rejected` };
+    case 'invalidated':
+      return { tag: 'invalidated', text: `${e.prefix}* marked stale (after ${e.reason === 'write' ? 'a confirmed write' : 'a change event'})` };
+    case 'live': {
+      const id = 'id' in e.event ? ` ${e.event.id}` : '';
+      const eventId = e.event.eventId === undefined ? '' : ` (event ${e.event.eventId})`;
+      return { tag: 'live', text: `${e.event.kind}${id}${eventId} on the master` };
+    }
+    case 'stream':
+      return { tag: 'stream', text: `change feed ${e.state}` };
+  }
+}
