@@ -19,9 +19,14 @@ type Tx<S extends Stores[]> = IDBPTransaction<QueueSchema, S, 'readwrite'>;
 type OpsStore = { index(name: 'opId'): { get(opId: string): Promise<QueuedOp | undefined> } };
 
 /**
- * The WriteQueue in IndexedDB. Every change is one transaction with
- * `durability: 'strict'`, so when a method resolves the change is on disk
+ * The WriteQueue in IndexedDB. Every change is one transaction. Those a user
+ * relies on (queuing an op, a dead letter, a retry or discard asked for) use
+ * `durability: 'strict'`, so when the method resolves the change is on disk
  * (W1); Chrome's default durability would only promise it reached the OS.
+ * The flusher's own bookkeeping (`take`, `applied`, `retryLater`) is relaxed:
+ * if a crash loses it, the op is sent again with its idempotency key and the
+ * master replays its first answer, so nothing is lost or applied twice, and a
+ * flush does not wait on two disk flushes per op.
  * No transaction is held across anything but IndexedDB requests: the flusher
  * talks to the master between `take` and `applied`, never inside one.
  */
@@ -44,7 +49,7 @@ export class IdbQueue implements WriteQueue {
   }
 
   enqueue(op: NewOp): Promise<{ record: OpRecord; created: boolean }> {
-    return this.write(['ops', 'applied'], async (tx) => {
+    return this.write(['ops', 'applied'], 'strict', async (tx) => {
       const known = (await tx.objectStore('ops').index('opId').get(op.opId)) ?? (await tx.objectStore('applied').get(op.opId));
       if (known) return { record: known, created: false };
       const draft = { ...op, status: 'queued', attempts: 0, nextAttemptAt: 0 } as Omit<QueuedOp, 'seq'>;
@@ -54,7 +59,7 @@ export class IdbQueue implements WriteQueue {
   }
 
   take(table: string, now: number): Promise<Take | undefined> {
-    return this.write(['ops'], async (tx) => {
+    return this.write(['ops'], 'relaxed', async (tx) => {
       const index = tx.objectStore('ops').index('tableSeq');
       for (let cursor = await index.openCursor(tableRange(table)); cursor; cursor = await cursor.continue()) {
         const op = cursor.value;
@@ -69,7 +74,7 @@ export class IdbQueue implements WriteQueue {
   }
 
   applied(opId: string, result: unknown, now: number): Promise<void> {
-    return this.write(['ops', 'applied'], async (tx) => {
+    return this.write(['ops', 'applied'], 'relaxed', async (tx) => {
       const op = await this.must(tx.objectStore('ops'), opId);
       await tx.objectStore('ops').delete(op.seq);
       const applied = tx.objectStore('applied');
@@ -84,22 +89,22 @@ export class IdbQueue implements WriteQueue {
   }
 
   async retryLater(opId: string, error: ErrorInfo, nextAttemptAt: number): Promise<void> {
-    await this.update(opId, (op) => ({ ...op, status: 'queued', attempts: op.attempts + 1, lastError: error, nextAttemptAt }));
+    await this.update(opId, 'relaxed', (op) => ({ ...op, status: 'queued', attempts: op.attempts + 1, lastError: error, nextAttemptAt }));
   }
 
   async kill(opId: string, error: ErrorInfo): Promise<void> {
-    await this.update(opId, (op) => ({ ...op, status: 'dead', attempts: op.attempts + 1, lastError: error }));
+    await this.update(opId, 'strict', (op) => ({ ...op, status: 'dead', attempts: op.attempts + 1, lastError: error }));
   }
 
   async revive(opId: string, now: number): Promise<QueuedOp> {
-    return this.update(opId, (op) => {
+    return this.update(opId, 'strict', (op) => {
       if (op.status !== 'dead') throw new VantageError('not_dead', `Op "${opId}" is ${op.status}, not a dead letter`);
       return { ...op, status: 'queued', nextAttemptAt: now };
     });
   }
 
   discard(opId: string): Promise<QueuedOp> {
-    return this.write(['ops'], async (tx) => {
+    return this.write(['ops'], 'strict', async (tx) => {
       const op = await this.must(tx.objectStore('ops'), opId);
       if (op.status === 'in-flight') throw new VantageError('in_flight', `Op "${opId}" is being sent and cannot be discarded`);
       await tx.objectStore('ops').delete(op.seq);
@@ -129,8 +134,8 @@ export class IdbQueue implements WriteQueue {
     (await this.db).close();
   }
 
-  private update<T extends QueuedOp>(opId: string, change: (op: QueuedOp) => T): Promise<T> {
-    return this.write(['ops'], async (tx) => {
+  private update<T extends QueuedOp>(opId: string, durability: IDBTransactionDurability, change: (op: QueuedOp) => T): Promise<T> {
+    return this.write(['ops'], durability, async (tx) => {
       const next = change(await this.must(tx.objectStore('ops'), opId));
       await tx.objectStore('ops').put(next);
       return next;
@@ -143,9 +148,9 @@ export class IdbQueue implements WriteQueue {
     return op;
   }
 
-  // One strict read-write transaction: resolves after it commits, with a full disk reported as StorageFullError.
-  private async write<S extends Stores[], T>(stores: S, body: (tx: Tx<S>) => Promise<T>): Promise<T> {
-    const tx = (await this.db).transaction(stores, 'readwrite', { durability: 'strict' });
+  // One read-write transaction: resolves after it commits, with a full disk reported as StorageFullError.
+  private async write<S extends Stores[], T>(stores: S, durability: IDBTransactionDurability, body: (tx: Tx<S>) => Promise<T>): Promise<T> {
+    const tx = (await this.db).transaction(stores, 'readwrite', { durability });
     try {
       const result = await body(tx);
       await tx.done;
