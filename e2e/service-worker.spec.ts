@@ -66,13 +66,13 @@ test('a write made offline is acknowledged at once, survives a reload and a brow
   const ack = await page.evaluate(async () => {
     const started = performance.now();
     const row = await window.live.insert('o', { name: 'Offline Opera Cake', price: 21 }, { wait: 'queued' });
-    return { row, ms: performance.now() - started, pending: (await window.live.pendingOps()).map((op) => op.id) };
+    return { row, ms: performance.now() - started, pending: (await window.live.pending()).map((op) => op.id) };
   });
   expect(ack.row).toEqual({ id: 'o', name: 'Offline Opera Cake', price: 21 });
   expect(ack.pending).toEqual(['o']);
   await page.reload();
   await page.evaluate(() => window.vantageReady);
-  expect((await page.evaluate(() => window.live.pendingOps())).map((op) => op.id)).toEqual(['o']);
+  expect((await page.evaluate(() => window.live.pending())).map((op) => op.id)).toEqual(['o']);
   await context.close();
   expect((await master.api('/api/products/o')).status).toBe(404);
 
@@ -88,7 +88,7 @@ test('a write made offline is acknowledged at once, survives a reload and a brow
   expect(await applied).toBe('o');
   expect((await master.api('/api/products/o')).body).toEqual({ id: 'o', name: 'Offline Opera Cake', price: 21 });
   expect((await master.stats()).writes - before).toBe(1);
-  expect(await page.evaluate(() => window.live.pendingOps())).toEqual([]);
+  expect(await page.evaluate(() => window.live.pending())).toEqual([]);
   await context.close();
 });
 
@@ -137,4 +137,17 @@ test("a failed flush registers Background Sync, whose event sends the op without
   await waitForRecorded(page, { type: 'applied' });
   expect((await master.api('/api/products/s')).status).toBe(200);
   expect((await master.stats()).writes).toBeGreaterThanOrEqual(1);
+});
+
+test('a page speaking another protocol version is told so, and nothing runs', async ({ context, master }) => {
+  const page = await openDemo(context, master.url);
+  const reply = await page.evaluate(async () => {
+    const worker = (await navigator.serviceWorker.ready).active!;
+    const { port1, port2 } = new MessageChannel();
+    const answer = new Promise((resolve) => (port1.onmessage = (e) => resolve(e.data)));
+    worker.postMessage({ vantageLive: 999, kind: 'call', table: 'products', message: { id: 'x', type: 'APPLY', path: ['deleteAll'], argumentList: [] } }, [port2]);
+    return answer;
+  });
+  expect(reply).toEqual({ kind: 'mismatch', workerVersion: 1 });
+  expect((await master.api('/api/products')).body.total).toBe(3);
 });

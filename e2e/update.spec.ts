@@ -13,7 +13,7 @@ test('the page knows a new worker is waiting and activates it; the new worker fl
 
     await master.chaos({ refuseForMs: 120_000 });
     await page.evaluate(() => window.live.insert('u', { name: 'Upside-down Cake', price: 14 }, { wait: 'queued' }));
-    expect((await page.evaluate(() => window.live.pendingOps())).map((op) => op.id)).toEqual(['u']);
+    expect((await page.evaluate(() => window.live.pending())).map((op) => op.id)).toEqual(['u']);
 
     const sw = join(site, 'sw.js');
     writeFileSync(sw, readFileSync(sw, 'utf8').replaceAll(oldVersion, 'v2-e2e'));
@@ -24,11 +24,11 @@ test('the page knows a new worker is waiting and activates it; the new worker fl
     await Promise.all([page.waitForEvent('load'), page.getByTestId('update-reload').click()]);
     await page.evaluate(() => window.vantageReady);
     expect((await page.evaluate(() => window.vantageInfo())).version).toBe('v2-e2e');
-    expect((await page.evaluate(() => window.live.pendingOps())).map((op) => op.id)).toEqual(['u']);
+    expect((await page.evaluate(() => window.live.pending())).map((op) => op.id)).toEqual(['u']);
 
     await master.chaos({ refuseForMs: 0 });
     await page.evaluate(() => window.live.flush());
-    await expect.poll(() => page.evaluate(async () => (await window.live.pendingOps()).length)).toBe(0);
+    await expect.poll(() => page.evaluate(async () => (await window.live.pending()).length)).toBe(0);
     expect((await master.api('/api/products/u')).body).toEqual({ id: 'u', name: 'Upside-down Cake', price: 14 });
     expect((await master.stats()).writes).toBe(1);
   } finally {

@@ -75,7 +75,7 @@ export class LiveTable implements TableLike {
   private readonly listeners = new Set<(e: LiveTableEvent) => void>();
   private readonly waiters = new Map<string, Waiter[]>();
   private readonly unsubscribe: Array<() => void> = [];
-  private pending: Promise<QueuedOp[]> | undefined;
+  private pendingMemo: Promise<QueuedOp[]> | undefined;
   // Bumped by every invalidation, so a read that raced one stores its rows as stale.
   private generation = 0;
 
@@ -102,18 +102,18 @@ export class LiveTable implements TableLike {
       policy: opts.retryPolicy ?? defaultRetryPolicy,
       env: this.env,
       onApplied: async (op, result) => {
-        this.pending = undefined;
+        this.pendingMemo = undefined;
         await this.invalidate('write');
         this.emit({ type: 'applied', op, result });
         await this.emitQueueSize();
         this.settle(op.opId, (w) => w.resolve(result));
       },
       onRetry: (op, err, retryAt) => {
-        this.pending = undefined;
+        this.pendingMemo = undefined;
         this.emit({ type: 'retrying', op, error: errorInfo(err), retryAt });
       },
       onDead: async (op, err) => {
-        this.pending = undefined;
+        this.pendingMemo = undefined;
         this.emit({ type: 'dead', op, error: errorInfo(err) });
         await this.emitQueueSize();
         this.settle(op.opId, (w) => w.reject(err));
@@ -154,7 +154,7 @@ export class LiveTable implements TableLike {
     }
     const key = page === undefined ? `${this.cacheKey}/all` : this.pageCacheKey(page, ipp);
     const cached = await this.readThrough(key, () => this.master.list(page === undefined ? undefined : { page, ipp }), page);
-    const ops = await this.pendingOps();
+    const ops = await this.pending();
     return { ...cached, rows: overlayPending(cached.rows, ops, this.idField, page), pendingIds: pendingIds(ops) };
   }
 
@@ -166,7 +166,7 @@ export class LiveTable implements TableLike {
       const row = await this.master.get(id);
       return row ? [[id, row]] : [];
     });
-    const ops = (await this.pendingOps()).filter((op) => op.id === id || op.kind === 'deleteAll');
+    const ops = (await this.pending()).filter((op) => op.id === id || op.kind === 'deleteAll');
     return { ...cached, rows: overlayPending(cached.rows, ops, this.idField, undefined), pendingIds: pendingIds(ops) };
   }
 
@@ -249,7 +249,7 @@ export class LiveTable implements TableLike {
     const idempotencyKey = opts?.idempotencyKey ?? crypto.randomUUID();
     const { record, created } = await this.queue.enqueue({ opId, table: this.name, kind, id, row, idempotencyKey, enqueuedAt: this.env.now() });
     if (created) {
-      this.pending = undefined;
+      this.pendingMemo = undefined;
       log.debug('enqueued', { op: kind, opId, id, cacheKey: this.cacheKey, row });
       this.emit({ type: 'queued', op: record as QueuedOp });
       await this.emitQueueSize();
@@ -300,9 +300,9 @@ export class LiveTable implements TableLike {
   }
 
   /** Ops of this table still waiting for the master: queued and in-flight, in order. */
-  async pendingOps(): Promise<QueuedOp[]> {
-    this.pending ??= this.queue.ops(this.name).then((ops) => ops.filter((op) => op.status !== 'dead'));
-    return this.pending;
+  async pending(): Promise<QueuedOp[]> {
+    this.pendingMemo ??= this.queue.ops(this.name).then((ops) => ops.filter((op) => op.status !== 'dead'));
+    return this.pendingMemo;
   }
 
   /** Ops of this table the master refused for good, with its reason (W4). */
@@ -313,7 +313,7 @@ export class LiveTable implements TableLike {
   /** Send a dead op again, at its old place in the queue. */
   async retry(opId: string): Promise<void> {
     await this.queue.revive(opId, this.env.now());
-    this.pending = undefined;
+    this.pendingMemo = undefined;
     await this.emitQueueSize();
     void this.flush({ onlyDue: true });
   }
@@ -321,7 +321,7 @@ export class LiveTable implements TableLike {
   /** Drop a queued or dead op without sending it; whoever waits for it is told. */
   async discard(opId: string): Promise<void> {
     await this.queue.discard(opId);
-    this.pending = undefined;
+    this.pendingMemo = undefined;
     this.settle(opId, (w) => w.reject(new VantageError('op_discarded', `Op ${opId} was discarded`)));
     await this.emitQueueSize();
   }

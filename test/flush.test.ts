@@ -38,7 +38,7 @@ describe('the flusher (W2, W4)', () => {
     env.advance(1);
     await Promise.all([first, second]);
     expect(master.calls).toEqual(['insert d', 'insert d', 'insert e']);
-    expect((await table.pendingOps()).length).toBe(0);
+    expect((await table.pending()).length).toBe(0);
   });
 
   it("never retries sooner than the master's Retry-After", async () => {

@@ -48,7 +48,7 @@ export function mountProductList(live: LiveTableRemote, opts: ProductListOptions
   let editing: { id: Id; el: HTMLLIElement } | undefined;
   // Rows inserted without an id show under their op id until the master assigns one: nothing can be addressed to them yet.
   let provisional = new Set<Id>();
-  const provisionalIds = async () => new Set((await live.pendingOps()).filter((op) => op.kind === 'insertReturnId').map((op) => op.opId));
+  const provisionalIds = async () => new Set((await live.pending()).filter((op) => op.kind === 'insertReturnId').map((op) => op.opId));
 
   const list = h('ol', { class: 'products', testid: 'product-list' });
   const meta = h('p', { class: 'list-meta', testid: 'list-meta' });

@@ -42,7 +42,7 @@ export function mountQueueView(live: LiveTableRemote): { el: HTMLElement; tick()
     );
   };
   const refresh = coalesce(async () => {
-    const [pending, dead] = await Promise.all([live.pendingOps(), live.deadLetters()]);
+    const [pending, dead] = await Promise.all([live.pending(), live.deadLetters()]);
     ops = [...pending, ...dead].sort((a, b) => a.seq - b.seq);
     render();
   }, 100);

@@ -60,7 +60,7 @@ export function mountStatusBar(live: LiveTableRemote, persisted: Promise<boolean
     if (e.type === 'stream') showStream(e.state);
   });
   showCounts(0, 0);
-  void Promise.all([live.pendingOps(), live.deadLetters()]).then(([p, d]) => heardQueue || showCounts(p.length, d.length));
+  void Promise.all([live.pending(), live.deadLetters()]).then(([p, d]) => heardQueue || showCounts(p.length, d.length));
   showStream(window.streamState);
 
   storage.set('…');

@@ -146,7 +146,7 @@ const commands: Record<string, (s: Stage, args: string[]) => Promise<void>> = {
     await list(s, 'list (offline)');
     await s.page.reload();
     await s.page.evaluate(() => window.vantageReady);
-    const pending = await s.page.evaluate(() => window.live.pendingOps());
+    const pending = await s.page.evaluate(() => window.live.pending());
     say(`reloaded offline: ${pending.length} op still queued (${pending.map((op) => `${op.kind} ${op.id}`).join(', ')})`);
     const applied = s.page.evaluate(() => new Promise<void>((resolve) => window.live.subscribe((e) => e.type === 'applied' && resolve())));
     const t0 = Date.now();

@@ -97,7 +97,7 @@ describe('acknowledged writes survive a restart (W1, W6)', () => {
 
     await master.resetChaos();
     const second = startWorker(db);
-    expect((await second.table.pendingOps()).map((op) => `${op.opId} ${op.kind}`)).toEqual([
+    expect((await second.table.pending()).map((op) => `${op.opId} ${op.kind}`)).toEqual([
       'op-1 insert',
       'op-2 patch',
       'op-3 delete',
@@ -105,7 +105,7 @@ describe('acknowledged writes survive a restart (W1, W6)', () => {
     ]);
     void second.table.flush(); // what the worker does when it starts
     const newId = await second.table.waitFor('op-4');
-    expect(await second.table.pendingOps()).toEqual([]);
+    expect(await second.table.pending()).toEqual([]);
 
     const rows = await master.rows();
     expect(ids(rows)).toEqual(['a', 'c', 'd', newId]);
@@ -222,7 +222,7 @@ describe('dead letters (W4, W5)', () => {
     expect(await t.waitFor('op-409')).toEqual({ id: 'a', name: 'Another Apple', price: 1 });
     await t.discard('op-422');
     expect(await t.deadLetters()).toEqual([]);
-    expect(await t.pendingOps()).toEqual([]);
+    expect(await t.pending()).toEqual([]);
     await expect(t.waitFor('op-422')).rejects.toMatchObject({ code: 'unknown_op' });
 
     expect(await master.rows()).toEqual([
