@@ -68,6 +68,11 @@ export async function waitForRecorded(page: Page, match: Record<string, unknown>
   );
 }
 
+/** The first recorded event of a type. */
+export function firstRecorded<T = Record<string, unknown>>(page: Page, type: string): Promise<T> {
+  return page.evaluate((type) => (window as unknown as { __events: Array<{ type: string }> }).__events.find((e) => e.type === type), type) as Promise<T>;
+}
+
 /** Stop every service worker of the context, as Chrome does to an idle one. */
 export async function stopServiceWorkers(page: Page): Promise<void> {
   const cdp = await page.context().newCDPSession(page);

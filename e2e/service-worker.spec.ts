@@ -1,4 +1,4 @@
-import { expect, launchPersistent, openDemo, recordEvents, stopServiceWorkers, test, waitForRecorded } from './fixtures.js';
+import { expect, firstRecorded, launchPersistent, openDemo, recordEvents, stopServiceWorkers, test, waitForRecorded } from './fixtures.js';
 
 test.beforeEach(async ({ master }) => {
   await master.api('/admin/chaos/reset', { method: 'POST' });
@@ -17,12 +17,10 @@ test('the worker controls the page; a list read twice is a miss, then a hit', as
 test('a reload with the network off opens the app and serves the cached page, stale after an invalidation', async ({ context, master }) => {
   const page = await openDemo(context, master.url);
   expect((await page.evaluate(() => window.live.read({ page: 1 }))).rows).toHaveLength(3);
-  const invalidated = page.evaluate(
-    () => new Promise((resolve) => window.live.subscribe((e) => e.type === 'invalidated' && e.reason === 'event' && resolve(e))),
-  );
-  await page.waitForFunction(() => (window as any).streamState === 'open');
+  await recordEvents(page);
+  await page.waitForFunction(() => window.streamState === 'open');
   await master.api('/api/products/a', { method: 'PATCH', body: { price: 13 } });
-  await invalidated;
+  await waitForRecorded(page, { type: 'invalidated', reason: 'event' });
   await context.setOffline(true);
   await page.reload();
   await page.evaluate(() => window.vantageReady);
@@ -83,9 +81,9 @@ test('a write made offline is acknowledged at once, survives a reload and a brow
   expect(read.pendingIds).toEqual(['o']);
   expect(read.rows[0]).toEqual(['o', { id: 'o', name: 'Offline Opera Cake', price: 21 }]);
   const before = (await master.stats()).writes;
-  const applied = page.evaluate(() => new Promise((resolve) => window.live.subscribe((e) => e.type === 'applied' && resolve(e.op.id))));
+  await recordEvents(page);
   await context.setOffline(false);
-  expect(await applied).toBe('o');
+  await waitForRecorded(page, { type: 'applied' });
   expect((await master.api('/api/products/o')).body).toEqual({ id: 'o', name: 'Offline Opera Cake', price: 21 });
   expect((await master.stats()).writes - before).toBe(1);
   expect(await page.evaluate(() => window.live.pending())).toEqual([]);
@@ -112,12 +110,13 @@ test('a change made on the master reaches a second tab, and closing the leader t
 
 test('a write the master rejects shows up as a dead letter in every tab', async ({ context, master }) => {
   const [one, two] = [await openDemo(context, master.url), await openDemo(context, master.url)];
-  const heardDead = two.evaluate(() => new Promise((resolve) => window.live.subscribe((e) => e.type === 'dead' && resolve(e.error))));
+  await recordEvents(two);
   const rejected = await one.evaluate(() =>
     window.live.insert('x', { name: 'Bad', price: -1 }).catch((e) => ({ name: e.name, status: e.status, code: e.masterCode })),
   );
   expect(rejected).toEqual({ name: 'MasterRejectedError', status: 422, code: 'validation' });
-  expect(await heardDead).toMatchObject({ status: 422, code: 'validation' });
+  await waitForRecorded(two, { type: 'dead' });
+  expect(await firstRecorded(two, 'dead')).toMatchObject({ error: { status: 422, code: 'validation' } });
   for (const tab of [one, two]) {
     expect(await tab.evaluate(() => window.live.deadLetters())).toMatchObject([{ id: 'x', status: 'dead', lastError: { status: 422 } }]);
   }
@@ -132,7 +131,7 @@ test("a failed flush registers Background Sync, whose event sends the op without
   await master.chaos({ failNext: 1, failStatus: 503, retryAfterSec: 600 });
   await page.evaluate(() => window.live.insert('s', { name: 'Stollen', price: 17 }, { wait: 'queued' }));
   await waitForRecorded(page, { type: 'retrying' });
-  const retryAt = await page.evaluate(() => (window as unknown as { __events: Array<{ type: string; retryAt: number }> }).__events.find((e) => e.type === 'retrying')!.retryAt);
+  const { retryAt } = await firstRecorded<{ retryAt: number }>(page, 'retrying');
   expect(retryAt - Date.now()).toBeGreaterThan(500_000);
   await waitForRecorded(page, { type: 'applied' });
   expect((await master.api('/api/products/s')).status).toBe(200);

@@ -30,6 +30,9 @@ test('the tour CLI plays every command of the Rust demo, with timings, and keeps
   await demo('list');
   expect(await demo('list')).toMatch(/list: hit  \(cache\) 3 rows/);
   expect(await demo('--debug', 'get', 'a')).toMatch(/\[event\] \{"type":"read","cacheKey":"products\/id\/a"/);
+  // Another cache backend is another worker script, which takes over at once.
+  expect(await demo('--cache', 'none', 'info')).toMatch(/cache NoCache, queue IdbQueue/);
+  expect(await demo('--cache', 'none', 'list')).toMatch(/list: miss \(master\) 3 rows/);
 });
 
 test('the tour CLI refuses an unknown command with usage', async () => {

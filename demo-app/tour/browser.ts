@@ -19,8 +19,10 @@ export interface StageOptions {
   cache: string;
   headed: boolean;
   /** Called with every table event the page hears, as it arrives. */
-  onEvent?: (event: { type: string } & Record<string, unknown>) => void;
+  onEvent?: (event: TableEvent) => void;
 }
+
+export type TableEvent = { type: string } & Record<string, unknown>;
 
 export interface Stage {
   master: RunningMaster;
@@ -28,6 +30,11 @@ export interface Stage {
   page: Page;
   /** Call the master directly, as another client would. */
   api(path: string, init?: { method?: string; body?: unknown }): Promise<any>;
+  /**
+   * A promise for the next table event that matches, listening from now on: call it
+   * before causing the event. Resolves with the event and when Node heard it.
+   */
+  nextEvent(match: (event: TableEvent) => boolean): Promise<{ event: TableEvent; at: number }>;
   /** Open (or reopen) the demo and wait until `window.live` is connected. */
   open(): Promise<void>;
   close(): Promise<void>;
@@ -51,10 +58,19 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
     new BroadcastChannel('vantage-live:events').onmessage = ({ data }) => console.debug(`vantage-live-event ${JSON.stringify(data.event)}`);
   });
   const page = context.pages()[0] ?? (await context.newPage());
+  const waiters = new Set<{ match: (e: TableEvent) => boolean; resolve: (heard: { event: TableEvent; at: number }) => void }>();
   page.on('console', (msg) => {
     const text = msg.text();
-    if (text.startsWith('vantage-live-event ')) opts.onEvent?.(JSON.parse(text.slice('vantage-live-event '.length)));
+    if (!text.startsWith('vantage-live-event ')) return;
+    const event = JSON.parse(text.slice('vantage-live-event '.length)) as TableEvent;
+    opts.onEvent?.(event);
+    for (const waiter of waiters) {
+      if (!waiter.match(event)) continue;
+      waiters.delete(waiter);
+      waiter.resolve({ event, at: Date.now() });
+    }
   });
+  const nextEvent: Stage['nextEvent'] = (match) => new Promise((resolve) => waiters.add({ match, resolve }));
   // Headless, the app stays unmounted so that only the tour reads; headed, a person sees the app (whose reads warm the cache too).
   const query = new URLSearchParams({ ...(opts.headed ? {} : { ui: 'off' }), ...(opts.cache === 'idb' ? {} : { cache: opts.cache }) });
   const api: Stage['api'] = async (path, init = {}) => {
@@ -70,14 +86,21 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
   const open = async () => {
     await page.goto(`${master.url}/?${query}`);
     await page.evaluate(() => window.vantageReady);
-    // A different cache backend is a different worker script: let it take over at once.
-    const switched = await page.evaluate(async () => {
-      const reg = await navigator.serviceWorker.getRegistration();
-      if (!reg?.waiting) return false;
-      reg.waiting.postMessage({ type: 'SKIP_WAITING' });
-      await new Promise((resolve) => navigator.serviceWorker.addEventListener('controllerchange', resolve, { once: true }));
+    // A different cache backend is a different worker script: wait for it to install, then let it take over at once.
+    const script = `${master.url}/sw.js${opts.cache === 'idb' ? '' : `?cache=${opts.cache}`}`;
+    const switched = await page.evaluate(async (script) => {
+      const reg = (await navigator.serviceWorker.getRegistration())!;
+      if (reg.active?.scriptURL === script) return false;
+      const next = reg.waiting ?? reg.installing ?? (await new Promise<ServiceWorker>((resolve) => reg.addEventListener('updatefound', () => resolve(reg.installing!), { once: true })));
+      // No named helpers in here: the page would not have the bundler's naming shim.
+      while (next.state !== 'installed' && next.state !== 'activated') {
+        await new Promise((resolve) => next.addEventListener('statechange', resolve, { once: true }));
+      }
+      const changed = new Promise((resolve) => navigator.serviceWorker.addEventListener('controllerchange', resolve, { once: true }));
+      next.postMessage({ type: 'SKIP_WAITING' });
+      await changed;
       return true;
-    });
+    }, script);
     if (switched) {
       await page.reload();
       await page.evaluate(() => window.vantageReady);
@@ -91,6 +114,7 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
     context,
     page,
     api,
+    nextEvent,
     open,
     close: async () => {
       await context.close();

@@ -6,7 +6,7 @@
  *   npm run demo -- list        run it twice: a miss, then a hit
  */
 import { parseArgs } from 'node:util';
-import { startStage, type Stage } from './browser.js';
+import { startStage, type Stage, type TableEvent } from './browser.js';
 
 const USAGE = `usage: npm run demo -- [flags] COMMAND
 commands:
@@ -51,9 +51,7 @@ type Read = { rows: Array<[string, Record<string, unknown>]>; source: string; st
 
 const commands: Record<string, (s: Stage, args: string[]) => Promise<void>> = {
   async seed(s) {
-    const invalidated = s.page.evaluate(
-      () => new Promise<void>((resolve) => window.live.subscribe((e) => e.type === 'invalidated' && e.reason === 'event' && resolve())),
-    );
+    const invalidated = s.nextEvent(byChangeFeed);
     await s.api('/admin/seed', { method: 'POST' });
     await invalidated;
     const { total } = await s.api('/api/products?page=1&ipp=1');
@@ -108,13 +106,11 @@ const commands: Record<string, (s: Stage, args: string[]) => Promise<void>> = {
     await list(s, 'first list');
     await list(s, 'second list');
     const id = values.id ?? 'a';
-    const heard = s.page.evaluate(
-      () => new Promise<number>((resolve) => window.live.subscribe((e) => e.type === 'invalidated' && e.reason === 'event' && resolve(Date.now()))),
-    );
     const { price } = await s.api(`/api/products/${encodeURIComponent(id)}`);
+    const heard = s.nextEvent(byChangeFeed);
     const sent = Date.now();
     await s.api(`/api/products/${encodeURIComponent(id)}`, { method: 'PATCH', body: { price: Number(price) + 1 } });
-    const at = await heard;
+    const { at } = await heard;
     say(`a change made on the master (${id}.price ${price} → ${Number(price) + 1}) reached this tab as an invalidation in ${at - sent} ms`);
     await list(s, 'list after the event');
   },
@@ -148,7 +144,7 @@ const commands: Record<string, (s: Stage, args: string[]) => Promise<void>> = {
     await s.page.evaluate(() => window.vantageReady);
     const pending = await s.page.evaluate(() => window.live.pending());
     say(`reloaded offline: ${pending.length} op still queued (${pending.map((op) => `${op.kind} ${op.id}`).join(', ')})`);
-    const applied = s.page.evaluate(() => new Promise<void>((resolve) => window.live.subscribe((e) => e.type === 'applied' && resolve())));
+    const applied = s.nextEvent((e) => e.type === 'applied');
     const t0 = Date.now();
     await s.context.setOffline(false);
     await applied;
@@ -157,6 +153,8 @@ const commands: Record<string, (s: Stage, args: string[]) => Promise<void>> = {
     await list(s, 'list (online)');
   },
 };
+
+const byChangeFeed = (e: TableEvent) => e.type === 'invalidated' && e.reason === 'event';
 
 async function list(s: Stage, label: string): Promise<void> {
   const read: Read = await s.page.evaluate(async () => {
