@@ -147,6 +147,6 @@ test('a page speaking another protocol version is told so, and nothing runs', as
     worker.postMessage({ vantageLive: 999, kind: 'call', table: 'products', message: { id: 'x', type: 'APPLY', path: ['deleteAll'], argumentList: [] } }, [port2]);
     return answer;
   });
-  expect(reply).toEqual({ kind: 'mismatch', workerVersion: 1 });
+  expect(reply).toEqual({ kind: 'mismatch', workerVersion: 2 });
   expect((await master.api('/api/products')).body.total).toBe(3);
 });

@@ -78,6 +78,10 @@ export class LiveTable implements TableLike {
   private pendingMemo: Promise<QueuedOp[]> | undefined;
   // Bumped by every invalidation, so a read that raced one stores its rows as stale.
   private generation = 0;
+  // Whether a fresh entry may have been stored since the last invalidation. Without one, an invalidation has
+  // nothing to mark (a write's own change event follows its invalidation at once). Sound because this
+  // LiveTable is the only writer of entries under its cacheKey; true at start for entries of earlier runs.
+  private freshSinceInvalidation = true;
 
   /**
    * @param master the table being cached: reads come from here, and writes unless `writeTarget` is set
@@ -204,6 +208,7 @@ export class LiveTable implements TableLike {
       throw new OfflineMissError(key, err);
     }
     const entry: CachedRows = { rows, fetchedAt: this.env.now(), stale: generation !== this.generation };
+    if (!entry.stale) this.freshSinceInvalidation = true;
     await this.cache.put(key, entry);
     return done('miss', entry, 'master');
   }
@@ -344,7 +349,10 @@ export class LiveTable implements TableLike {
   async invalidate(reason: 'write' | 'event' = 'event'): Promise<void> {
     this.generation++;
     const prefix = `${this.cacheKey}/`;
-    await this.cache.invalidatePrefix(prefix);
+    if (this.freshSinceInvalidation) {
+      this.freshSinceInvalidation = false;
+      await this.cache.invalidatePrefix(prefix);
+    }
     log.debug('invalidated', { cacheKey: this.cacheKey, outcome: 'invalidated', reason });
     this.emit({ type: 'invalidated', prefix, reason });
   }

@@ -168,3 +168,21 @@ describe('as a TableLike', () => {
     expect(await restock(table)).toEqual(await restock(plain));
   });
 });
+
+describe('invalidation cost', () => {
+  it('skips the cache walk when nothing fresh was stored since the last invalidation, and never misses one that was', async () => {
+    const master = productsMaster();
+    const inner = new MemCache();
+    const walks: string[] = [];
+    const cache = { get: (k: string) => inner.get(k), put: (k: string, r: Parameters<MemCache['put']>[1]) => inner.put(k, r), invalidatePrefix: (p: string) => (walks.push(p), inner.invalidatePrefix(p)) };
+    const table = new LiveTable(master, 'products', cache);
+    await table.read({ page: 1 });
+    await table.insert('d', { name: 'Donut' });
+    await table.invalidate('event');
+    expect(walks).toEqual(['products/']);
+    await table.read({ page: 1 });
+    await table.invalidate('event');
+    expect(walks).toEqual(['products/', 'products/']);
+    expect((await inner.get('products/page_1'))?.stale).toBe(true);
+  });
+});

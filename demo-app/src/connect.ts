@@ -4,7 +4,7 @@
  * change feed, and ask for persistent storage.
  */
 import { Workbox } from 'workbox-window';
-import { connectLiveTable, forwardOnline, hostLiveStream, requestPersistence, type LiveTableRemote } from '../../src/page.js';
+import { connectLiveTable, keepFlushing, hostLiveStream, requestPersistence, type LiveTableRemote } from '../../src/page.js';
 import { SseLiveStream } from '../../src/index.js';
 
 export interface Connection {
@@ -31,7 +31,7 @@ export async function connect(): Promise<Connection> {
   await workbox.register();
   await navigator.serviceWorker.ready;
   const live = connectLiveTable('products');
-  forwardOnline();
+  keepFlushing();
   hostLiveStream('products', (lastEventId) => new SseLiveStream('/api/products/events', { lastEventId }));
   return { live, workbox, persisted: requestPersistence(), onUpdateWaiting: (l) => waiting.push(l) };
 }

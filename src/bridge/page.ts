@@ -97,7 +97,7 @@ async function beforeDeadline<T>(promise: Promise<T>, deadline: number): Promise
 const WRITE_OPTS_AT: Record<string, number> = { insert: 2, insertReturnId: 1, replace: 2, patch: 2, delete: 1, deleteAll: 0 };
 
 /** A LiveTable in the service worker, as the page sees it: every method returns a promise; `subscribe` hears every tab's events. */
-export type LiveTableRemote = Remote<LiveTable> & {
+export type LiveTableRemote = Omit<Remote<LiveTable>, 'subscribe'> & {
   subscribe(listener: (e: LiveTableEvent) => void): () => void;
 };
 
@@ -134,7 +134,7 @@ export function connectLiveTable(name: string, opts: BridgeOptions = {}): LiveTa
         return (value as (...a: unknown[]) => unknown)(...args);
       };
     },
-  }) as LiveTableRemote;
+  }) as unknown as LiveTableRemote;
 }
 
 /** Hear one table's events, from whichever tab or worker caused them. Survives worker restarts: the channel is not tied to a worker. */
@@ -146,14 +146,42 @@ export function subscribeTable(table: string, listener: (e: LiveTableEvent) => v
   return () => channel.close();
 }
 
+/** How long pending writes may go without any sign of progress before a page nudges the worker. */
+export const NUDGE_AFTER_MS = 10_000;
+
 /**
- * Service workers never get an `online` event; forward the page's, so queued
- * writes flush the moment the network is back. Returns a function that stops.
+ * Keep the worker's flushes going, from the page. Service workers never get an
+ * `online` event, and are stopped when idle or after minutes inside one event,
+ * which ends a long flush with nothing to resume it. So: forward the page's
+ * `online` (the worker then skips its current backoff), and while writes are
+ * pending with no progress for NUDGE_AFTER_MS, nudge the worker, which
+ * restarts if it was stopped and sends what is due. Returns a function that stops.
  */
-export function forwardOnline(opts: BridgeOptions = {}): () => void {
-  const onOnline = () => void callWorker({ kind: 'online' }, 'online', opts).catch((err) => log.warn('online not forwarded', { error: String(err) }));
+export function keepFlushing(opts: BridgeOptions = {}): () => void {
+  const send = (kind: 'online' | 'nudge') =>
+    void callWorker({ kind }, kind, opts).catch((err) => log.warn(`${kind} not sent to the worker`, { error: String(err) }));
+  const pending = new Map<string, number>();
+  let progressAt = Date.now();
+  void workerInfo(opts).then((info) => info.tables.forEach((t) => pending.has(t.name) || pending.set(t.name, t.pending)), () => {});
+  const channel = new BroadcastChannel(EVENTS_CHANNEL);
+  channel.onmessage = ({ data }: MessageEvent<Broadcast>) => {
+    const { type } = data.event;
+    if (data.event.type === 'queue') pending.set(data.table, data.event.pending);
+    if (type === 'queue' || type === 'applied' || type === 'retrying' || type === 'dead') progressAt = Date.now();
+  };
+  const timer = setInterval(() => {
+    const waiting = [...pending.values()].some((n) => n > 0);
+    if (!waiting || navigator.onLine === false || Date.now() - progressAt < NUDGE_AFTER_MS) return;
+    progressAt = Date.now();
+    send('nudge');
+  }, NUDGE_AFTER_MS / 2);
+  const onOnline = () => send('online');
   addEventListener('online', onOnline);
-  return () => removeEventListener('online', onOnline);
+  return () => {
+    clearInterval(timer);
+    channel.close();
+    removeEventListener('online', onOnline);
+  };
 }
 
 /** The worker's build version and each table's wiring and queue. */

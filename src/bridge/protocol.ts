@@ -14,7 +14,7 @@ import type { LiveTableEvent } from '../live-table.js';
 import type { LiveEvent, StreamState } from '../stream/types.js';
 
 /** Bump on any change to the messages below; page and worker refuse to talk across versions (B3). */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** How often a busy worker says it is still working on a call, in ms. */
 export const ALIVE_EVERY_MS = 1_000;
@@ -28,6 +28,7 @@ export const EVENTS_CHANNEL = 'vantage-live:events';
 export type Envelope = { vantageLive: number } & (
   | { kind: 'call'; table: string; message: unknown }
   | { kind: 'online' }
+  | { kind: 'nudge' }
   | { kind: 'stream-resume'; table: string }
   | { kind: 'live-event'; table: string; event: LiveEvent }
   | { kind: 'stream-state'; table: string; state: StreamState }

@@ -69,12 +69,15 @@ export function serveLiveTables(tables: Record<string, LiveTable>, opts: ServeOp
     }
   };
 
-  const handle = async (envelope: Envelope): Promise<unknown> => {
+  // `defer` hands work to the event's waitUntil without making the page wait for it: a long flush must not time out the call.
+  const handle = async (envelope: Envelope, defer: (work: Promise<void>) => void): Promise<unknown> => {
     switch (envelope.kind) {
       case 'call':
         return callTable(must(tables, envelope.table), envelope.message);
       case 'online':
-        return flushAll(); // the network is back: do not wait out backoffs
+        return defer(flushAll()); // the network is back: do not wait out backoffs
+      case 'nudge':
+        return defer(flushAll({ onlyDue: true }));
       case 'stream-resume':
         must(tables, envelope.table);
         return (await meta).get('lastEventId', envelope.table);
@@ -118,16 +121,18 @@ export function serveLiveTables(tables: Record<string, LiveTable>, opts: ServeOp
     if (event.data.vantageLive !== PROTOCOL_VERSION) return reply({ kind: 'mismatch', workerVersion: PROTOCOL_VERSION });
     reply({ kind: 'ack' });
     const alive = setInterval(() => reply({ kind: 'alive' }), ALIVE_EVERY_MS);
-    const work = handle(event.data).then(
+    const deferred: Array<Promise<void>> = [];
+    const work = handle(event.data, (p) => void deferred.push(p)).then(
       (value) => reply({ kind: 'reply', value }),
       (err) => reply({ kind: 'failed', error: toWireError(err) }),
     );
-    event.waitUntil(
-      work.finally(() => {
+    const afterwards = work
+      .finally(() => {
         clearInterval(alive);
         port.close();
-      }).then(() => flushAll({ onlyDue: true })).catch((err) => log.error('flush after a call failed', { error: String(err) })),
-    );
+      })
+      .then(() => flushAll({ onlyDue: true }));
+    event.waitUntil(Promise.all([afterwards, ...deferred]).catch((err) => log.error('flush after a call failed', { error: String(err) })));
   });
   scope.addEventListener('sync', (event) => {
     if (event.tag === SYNC_TAG) event.waitUntil(syncFlush());

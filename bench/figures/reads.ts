@@ -1,0 +1,196 @@
+/**
+ * Figure 1: one 50-row page, five ways, timed in the page with performance.now().
+ *   hit        window.live.read({page}) of a cached page: page → Comlink → service worker → IdbCache → back
+ *   miss       the same for a page never read before (fetch from the master, store, reply), at loopback and +20 ms
+ *   workbox    fetch('/api/products?page=N&ipp=50') + .json(), answered by a Workbox CacheFirst worker from Cache Storage
+ *   idb floor  a raw IndexedDB get of the same rows, from the page itself, in IdbCache's layout (one record per page)
+ *   fetch      a direct fetch from the master + .json(), from a page no service worker controls
+ */
+import type { Page } from 'playwright-core';
+import { IPP, type Counts } from '../lib/config.js';
+import type { Harness } from '../lib/harness.js';
+import { summarize, type Summary } from '../lib/stats.js';
+
+export interface ReadsResult {
+  hit: Summary;
+  /** The hit timed from the demo's own page (only when the bench page measured `hit`). */
+  hitFromDemoUi?: Summary;
+  missLoopback: Summary;
+  miss20ms: Summary;
+  workboxCacheFirst: Summary;
+  idbFloorGet: Summary;
+  idbFloorGetAll: Summary;
+  fetchLoopback: Summary;
+  fetch20ms: Summary;
+  fetchThroughDemoWorker: Summary;
+}
+
+type Progress = (line: string) => void;
+
+export async function readsFigure(h: Harness, c: Counts, progress: Progress): Promise<ReadsResult> {
+  const pages = Array.from({ length: c.rotate }, (_, i) => i + 1);
+  const show = (label: string, s: Summary) => progress(`  1 ${label.padEnd(34)} p50 ${fmt(s.p50)}  p95 ${fmt(s.p95)}  p99 ${fmt(s.p99)} ms  (n=${s.n})`);
+
+  // (a), (b): vantage-live through the bridge.
+  const demoCtx = await h.newContext();
+  const demo = await h.openLive(demoCtx);
+  await demo.evaluate(async (pages) => {
+    for (const p of pages) await window.live.read({ page: p });
+  }, pages);
+  const hit = summarize(await timeLiveReads(demo, pages, c.warmup, c.hits, 'cache'));
+  show('hit (bridge)', hit);
+
+  let next = c.rotate + 1;
+  const missPages = (count: number) => Array.from({ length: count }, () => next++);
+  const missLoopback = summarize(await timeLiveReads(demo, missPages(c.warmup + c.misses), c.warmup, c.misses, 'master'));
+  show('miss, loopback', missLoopback);
+  await h.chaos({ latencyMs: 20 });
+  const miss20ms = summarize(await timeLiveReads(demo, missPages(c.warmup + c.misses), c.warmup, c.misses, 'master'));
+  await h.resetChaos();
+  show('miss, +20 ms latency', miss20ms);
+
+  // A fetch from the demo page passes the demo worker's fetch listener (no route matches /api, so it goes to the network).
+  const fetchThroughDemoWorker = summarize(await timeFetches(demo, pages, c.warmup, c.fetches));
+  show('fetch via demo worker (no route)', fetchThroughDemoWorker);
+
+  // The same hit from the demo UI's own page, whose widgets react to every table event.
+  let hitFromDemoUi: Summary | undefined;
+  if (h.livePath !== '/') {
+    const ui = await h.openDemo(demoCtx);
+    await ui.evaluate(async (pages) => {
+      for (const p of pages) await window.live.read({ page: p });
+    }, pages);
+    hitFromDemoUi = summarize(await timeLiveReads(ui, pages, c.warmup, c.hits, 'cache'));
+    show('hit (bridge), from the demo UI page', hitFromDemoUi);
+  }
+  await demoCtx.close();
+
+  // (c): Workbox CacheFirst in its own context and scope.
+  const wbCtx = await h.newContext();
+  let swNetwork = 0;
+  wbCtx.on('request', (r) => {
+    if (r.serviceWorker() && r.url().includes('/api/')) swNetwork++;
+  });
+  const wb = await h.openPage(wbCtx, '/bench/wb/index.html');
+  await wb.evaluate(() => (window as unknown as { benchReady: Promise<void> }).benchReady);
+  const controller = await wb.evaluate(() => navigator.serviceWorker.controller?.scriptURL ?? null);
+  if (!controller?.endsWith('/bench/wb/sw.js')) throw new Error(`the Workbox page is not controlled by /bench/wb/sw.js (controller: ${controller})`);
+  await timeFetches(wb, pages, 0, pages.length); // fills Cache Storage
+  const primed = swNetwork;
+  const workboxCacheFirst = summarize(await timeFetches(wb, pages, c.warmup, c.workbox));
+  if (swNetwork !== primed) throw new Error(`Workbox went to the network ${swNetwork - primed} times after priming: not a cache hit`);
+  show('Workbox CacheFirst', workboxCacheFirst);
+  await wbCtx.close();
+
+  // (d), (e): a page no service worker controls.
+  const plainCtx = await h.newContext();
+  const plain = await h.openPage(plainCtx, '/bench/plain.html');
+  const floor = await plain.evaluate(idbFloor, { pages, ipp: IPP, warmup: c.warmup, n: c.idb });
+  const idbFloorGet = summarize(floor.get);
+  const idbFloorGetAll = summarize(floor.getAll);
+  show('raw IndexedDB get (floor)', idbFloorGet);
+  show('raw IndexedDB getAll of 50 records', idbFloorGetAll);
+  const fetchLoopback = summarize(await timeFetches(plain, pages, c.warmup, c.fetches));
+  show('direct fetch, loopback', fetchLoopback);
+  await h.chaos({ latencyMs: 20 });
+  const fetch20ms = summarize(await timeFetches(plain, pages, c.warmup, c.fetches));
+  await h.resetChaos();
+  show('direct fetch, +20 ms latency', fetch20ms);
+  await plainCtx.close();
+
+  return { hit, hitFromDemoUi, missLoopback, miss20ms, workboxCacheFirst, idbFloorGet, idbFloorGetAll, fetchLoopback, fetch20ms, fetchThroughDemoWorker };
+}
+
+/** Read `pages` in turn (cycling) through window.live; every read must come from `source`. */
+function timeLiveReads(page: Page, pages: number[], warmup: number, n: number, source: 'cache' | 'master'): Promise<number[]> {
+  return page.evaluate(
+    async ({ pages, warmup, n, source }) => {
+      const out: number[] = [];
+      for (let i = 0; i < warmup + n; i++) {
+        const p = pages[i % pages.length]!;
+        const t = performance.now();
+        const r = await window.live.read({ page: p });
+        const ms = performance.now() - t;
+        if (r.source !== source || r.rows.length !== 50) throw new Error(`page ${p}: expected 50 rows from ${source}, got ${r.rows.length} from ${r.source}`);
+        if (i >= warmup) out.push(ms);
+      }
+      return out;
+    },
+    { pages, warmup, n, source },
+  );
+}
+
+/** fetch + .json() of `/api/products?page=N&ipp=50`, cycling through `pages`. */
+function timeFetches(page: Page, pages: number[], warmup: number, n: number): Promise<number[]> {
+  return page.evaluate(
+    async ({ pages, warmup, n, ipp }) => {
+      const out: number[] = [];
+      for (let i = 0; i < warmup + n; i++) {
+        const p = pages[i % pages.length]!;
+        const t = performance.now();
+        const res = await fetch(`/api/products?page=${p}&ipp=${ipp}`);
+        const body = (await res.json()) as { rows: unknown[] };
+        const ms = performance.now() - t;
+        if (body.rows.length !== ipp) throw new Error(`page ${p}: expected ${ipp} rows, got ${body.rows.length}`);
+        if (i >= warmup) out.push(ms);
+      }
+      return out;
+    },
+    { pages, warmup, n, ipp: IPP },
+  );
+}
+
+/**
+ * In the page: fetch the pages once, write them into a bench-only database in
+ * two layouts, then time reads. `get`: one record per page holding its rows as
+ * [id, row] pairs, as IdbCache stores them. `getAll`: 50 records, one per row.
+ */
+async function idbFloor({ pages, ipp, warmup, n }: { pages: number[]; ipp: number; warmup: number; n: number }): Promise<{ get: number[]; getAll: number[] }> {
+  const rowsOf = await Promise.all(
+    pages.map(async (p) => ((await (await fetch(`/api/products?page=${p}&ipp=${ipp}`)).json()) as { rows: Array<{ id: string }> }).rows),
+  );
+  const request = <T>(rq: IDBRequest<T>) =>
+    new Promise<T>((resolve, reject) => {
+      rq.onsuccess = () => resolve(rq.result);
+      rq.onerror = () => reject(rq.error);
+    });
+  const open = indexedDB.open('bench-floor', 1);
+  open.onupgradeneeded = () => {
+    open.result.createObjectStore('pages', { keyPath: 'key' });
+    open.result.createObjectStore('rows');
+  };
+  const db = await request(open);
+  await new Promise<void>((resolve, reject) => {
+    const tx = db.transaction(['pages', 'rows'], 'readwrite');
+    pages.forEach((p, i) => {
+      const rows = rowsOf[i]!;
+      tx.objectStore('pages').put({ key: `products/page_${p}`, rows: rows.map((r) => [r.id, r]), fetchedAt: Date.now() });
+      rows.forEach((r, j) => tx.objectStore('rows').put(r, [p, j]));
+    });
+    tx.oncomplete = () => resolve();
+    tx.onerror = () => reject(tx.error);
+  });
+  const get: number[] = [];
+  const getAll: number[] = [];
+  for (let i = 0; i < warmup + n; i++) {
+    const p = pages[i % pages.length]!;
+    let t = performance.now();
+    const entry = await request(db.transaction('pages').objectStore('pages').get(`products/page_${p}`));
+    const ms = performance.now() - t;
+    t = performance.now();
+    const rows = await request(db.transaction('rows').objectStore('rows').getAll(IDBKeyRange.bound([p, 0], [p, Infinity])));
+    const msAll = performance.now() - t;
+    if ((entry as { rows: unknown[] }).rows.length !== ipp || rows.length !== ipp) throw new Error(`page ${p}: the floor read the wrong rows`);
+    if (i >= warmup) {
+      get.push(ms);
+      getAll.push(msAll);
+    }
+  }
+  db.close();
+  return { get, getAll };
+}
+
+export function fmt(ms: number): string {
+  if (!Number.isFinite(ms)) return '–';
+  return ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2);
+}

@@ -1,0 +1,91 @@
+/**
+ * Figure 2: one durable write. `window.live.patch(id, {price}, {wait: 'queued', opId})`
+ * is timed to its ack (the op is in IndexedDB with strict durability), and to the
+ * 'applied' event for that opId heard through window.live.subscribe (the master
+ * confirmed it and the cache was invalidated). One op at a time, loopback master.
+ */
+import type { Counts } from '../lib/config.js';
+import type { Harness } from '../lib/harness.js';
+import { summarize, type Summary } from '../lib/stats.js';
+import { fmt } from './reads.js';
+
+export interface WritesResult {
+  enqueueAck: Summary;
+  enqueueToApplied: Summary;
+  /** The alternative without a queue: the same PATCH sent with fetch from a page no worker controls, to its response. */
+  directPatch: Summary;
+}
+
+export async function writesFigure(h: Harness, c: Counts, progress: (line: string) => void): Promise<WritesResult> {
+  const ctx = await h.newContext();
+  const page = await h.openLive(ctx);
+  const before = await h.stats();
+  const { ack, applied } = await page.evaluate(timeWrites, { warmup: c.warmup, n: c.enqueues });
+  const after = await h.stats();
+  await ctx.close();
+  const expected = c.warmup + c.enqueues;
+  if (after.writes - before.writes !== expected) throw new Error(`the master applied ${after.writes - before.writes} writes, expected ${expected}`);
+
+  const plainCtx = await h.newContext();
+  const plain = await h.openPage(plainCtx, '/bench/plain.html');
+  const direct = await plain.evaluate(async ({ warmup, n }) => {
+    const out: number[] = [];
+    for (let i = 0; i < warmup + n; i++) {
+      const t = performance.now();
+      const res = await fetch(`/api/products/p${String(1 + (i % 50)).padStart(6, '0')}`, {
+        method: 'PATCH',
+        headers: { 'content-type': 'application/json', 'idempotency-key': crypto.randomUUID() },
+        body: JSON.stringify({ price: 2 + (i % 29) }),
+      });
+      await res.json();
+      const ms = performance.now() - t;
+      if (res.status !== 200) throw new Error(`PATCH: ${res.status}`);
+      if (i >= warmup) out.push(ms);
+    }
+    return out;
+  }, { warmup: c.warmup, n: c.enqueues });
+  await plainCtx.close();
+
+  const result = { enqueueAck: summarize(ack), enqueueToApplied: summarize(applied), directPatch: summarize(direct) };
+  for (const [label, s] of [
+    ['enqueue → ack (wait: queued)', result.enqueueAck],
+    ['enqueue → applied event', result.enqueueToApplied],
+    ['direct PATCH (no queue)', result.directPatch],
+  ] as const) {
+    progress(`  2 ${label.padEnd(34)} p50 ${fmt(s.p50)}  p95 ${fmt(s.p95)}  p99 ${fmt(s.p99)} ms  (n=${s.n})`);
+  }
+  return result;
+}
+
+async function timeWrites({ warmup, n }: { warmup: number; n: number }): Promise<{ ack: number[]; applied: number[] }> {
+  const waiting = new Map<string, { resolve(at: number): void; reject(err: Error): void }>();
+  const off = window.live.subscribe((e) => {
+    if (e.type === 'applied') waiting.get(e.op.opId)?.resolve(performance.now());
+    if (e.type === 'dead') waiting.get(e.op.opId)?.reject(new Error(`op ${e.op.opId} was refused: ${JSON.stringify(e.error)}`));
+  }) as unknown as () => void; // the remote's subscribe returns the unsubscribe function itself, whatever its type says
+  const ack: number[] = [];
+  const applied: number[] = [];
+  try {
+    for (let i = 0; i < warmup + n; i++) {
+      const opId = crypto.randomUUID();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const heard = new Promise<number>((resolve, reject) => {
+        waiting.set(opId, { resolve, reject });
+        timer = setTimeout(() => reject(new Error(`no 'applied' event for op ${opId} within 30 s`)), 30_000);
+      });
+      const id = `p${String(1 + (i % 50)).padStart(6, '0')}`;
+      const t = performance.now();
+      await window.live.patch(id, { price: 2 + (i % 29) }, { wait: 'queued', opId });
+      const acked = performance.now();
+      const at = await heard.finally(() => clearTimeout(timer));
+      waiting.delete(opId);
+      if (i >= warmup) {
+        ack.push(acked - t);
+        applied.push(at - t);
+      }
+    }
+  } finally {
+    off();
+  }
+  return { ack, applied };
+}

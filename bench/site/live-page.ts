@@ -1,0 +1,27 @@
+/**
+ * The bench's measuring page (/bench/live.html): the demo's page contract
+ * (window.live, window.vantageReady, window.vantageInfo, window.streamState)
+ * wired exactly as demo-app/src/connect.ts wires it (the same /sw.js, scope /,
+ * the same products table, `online` forwarding and change-feed leadership),
+ * but with no UI. The demo UI reacts to every table event (it re-reads the
+ * list, lists the cache and the queue, asks the worker for its info), and that
+ * work would compete with what is being timed; a real app's UI is its own.
+ */
+import { connectLiveTable, keepFlushing, hostLiveStream, requestPersistence, workerInfo } from '../../src/page.js';
+import { SseLiveStream } from '../../src/index.js';
+
+window.vantageInfo = () => workerInfo();
+window.vantageReady = (async () => {
+  await navigator.serviceWorker.register('/sw.js');
+  await navigator.serviceWorker.ready;
+  const live = connectLiveTable('products');
+  keepFlushing();
+  hostLiveStream('products', (lastEventId) => new SseLiveStream('/api/products/events', { lastEventId }));
+  void requestPersistence();
+  window.live = live;
+  window.streamState = (await workerInfo()).tables.find((t) => t.name === 'products')?.stream ?? 'closed';
+  live.subscribe((e) => {
+    if (e.type === 'stream') window.streamState = e.state;
+  });
+  document.getElementById('status')!.textContent = 'connected';
+})();
