@@ -150,3 +150,21 @@ test('a page speaking another protocol version is told so, and nothing runs', as
   expect(reply).toEqual({ kind: 'mismatch', workerVersion: 2 });
   expect((await master.api('/api/products')).body.total).toBe(3);
 });
+
+test('a flush cut off by the worker being stopped resumes on its own: the page nudges the worker', async ({ context, master }) => {
+  const page = await openDemo(context, `${master.url}/?ui=off`);
+  await recordEvents(page);
+  await master.chaos({ latencyMs: 400 });
+  const before = (await master.stats()).writes;
+  const ids = ['n1', 'n2', 'n3', 'n4', 'n5'];
+  await page.evaluate(async (ids) => {
+    for (const id of ids) await window.live.insert(id, { name: `Nougat ${id}`, price: 3 }, { wait: 'queued' });
+  }, ids);
+  await waitForRecorded(page, { type: 'applied' });
+  await stopServiceWorkers(page);
+  // No call from this page from here on: only keepFlushing's nudge can restart the worker.
+  await waitForRecorded(page, { type: 'queue', pending: 0, dead: 0 });
+  const rows = (await master.api('/api/products?ipp=100')).body.rows as Array<{ id: string }>;
+  expect(rows.map((r) => r.id).filter((id) => id.startsWith('n'))).toEqual(ids);
+  expect((await master.stats()).writes - before).toBe(ids.length);
+});

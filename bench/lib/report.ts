@@ -360,19 +360,18 @@ function explanations(r: Results): string[] {
         'By the code, each op costs the flusher a read-write transaction to take it and another to mark it applied (which also counts the ' +
           'whole applied log to prune it), an invalidation of the whole table’s cache, `IdbQueue.counts()` for the `queue` event (three `count()`s ' +
           'over an index, which walk the range: their cost grows with the backlog, which is why queueing 10,000 is slower per op than queueing ' +
-          '1,000), and the master’s change event for the same write coming back through the feed (leader tab → worker) to invalidate the cache ' +
-          'a second time. Taking and settling ops in batches, invalidating once per drained batch, skipping feed events for the worker’s own ' +
-          'writes, and keeping the queue counts in a counter record instead of counting would raise it.',
+          '1,000), and the master’s change event for the same write coming back through the feed (leader tab → worker), which finds nothing ' +
+          'fresh to mark and skips the cache walk. Taking and settling ops in batches, invalidating once per drained batch, and keeping the ' +
+          'queue counts in a counter record instead of counting would raise it.',
       );
     }
     const stalled = flush.filter((f) => f.nudges > 0);
     if (stalled.length) {
       add(
         `A long flush stops half-way (${stalled.map((f) => `${int(f.size)} writes: worker stopped at ${f.workerStoppedAtS.map((x) => `${x.toFixed(0)} s`).join(', ') || '?'}`).join('; ')})`,
-        'The worker drains the whole queue inside the `waitUntil` of the one event that started it (here the forwarded `online`), and Chrome stops ' +
-          'a worker whose event runs past 5 minutes. The ops survive (nothing was lost), but nothing restarts the drain until a page calls the worker ' +
-          'again; a user who is not clicking waits indefinitely. Draining in bounded slices (say 30 s of ops per event) and asking for the next ' +
-          'slice through Background Sync or a message to a client would keep it going.',
+        'Chrome stops a worker whose event runs past 5 minutes, and the drain stops with it. The ops survive (nothing was lost), and ' +
+          '`keepFlushing()` in the page nudges the worker after 10 s without progress, which restarts it and resumes the drain; the bench nudges ' +
+          'too, as a backstop, and counts it here. Draining in bounded slices per event would avoid the stop itself.',
       );
     }
   }
