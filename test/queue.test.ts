@@ -130,3 +130,41 @@ describe('IdbQueue with the disk full', () => {
     expect(storageError(new Error('other'))).not.toBeInstanceOf(StorageFullError);
   });
 });
+
+describe('IdbQueue schema upgrades', () => {
+  it('carries every op of a version 1 database over, with its counts', async () => {
+    const { openDB } = await import('idb');
+    const { upgradeQueue } = await import('../src/queue/idb-queue.js');
+    const v1 = await openDB('queue-v1', 1, { upgrade: (db, old, _new, tx) => void upgradeQueue(db as never, old, 1, tx as never) });
+    expect([...v1.objectStoreNames].sort()).toEqual(['applied', 'ops']);
+    for (const [opId, status] of [['1', 'queued'], ['2', 'dead'], ['3', 'in-flight'], ['4', 'queued']] as const) {
+      await v1.add('ops', { ...op(opId), status, attempts: 0, nextAttemptAt: 0 } as never);
+    }
+    await v1.put('applied', { status: 'applied', opId: '0', table: 't', kind: 'insert', result: null, appliedAt: 1 });
+    v1.close();
+
+    const q = new IdbQueue('queue-v1');
+    expect((await q.ops('t')).map((o) => [o.opId, o.status])).toEqual([['1', 'queued'], ['2', 'dead'], ['3', 'in-flight'], ['4', 'queued']]);
+    expect(await q.counts('t')).toEqual({ pending: 3, dead: 1 });
+    expect(await q.record('0')).toMatchObject({ status: 'applied' });
+    expect(await q.take('t', 10)).toMatchObject({ op: { opId: '1' } });
+  });
+
+  it('keeps its counts exact through every kind of change', async () => {
+    const q = new IdbQueue('queue-counts');
+    for (const id of ['1', '2', '3', '4']) await q.enqueue(op(id));
+    await q.enqueue(op('1'));
+    expect(await q.counts('t')).toEqual({ pending: 4, dead: 0 });
+    await q.take('t', 10);
+    await q.kill('1', err);
+    expect(await q.counts('t')).toEqual({ pending: 3, dead: 1 });
+    await q.revive('1', 10);
+    await q.take('t', 10);
+    await q.applied('1', null, 20);
+    await q.discard('2');
+    await q.take('t', 30);
+    await q.retryLater('3', err, 40);
+    expect(await q.counts('t')).toEqual({ pending: 2, dead: 0 });
+    expect(await q.counts('other')).toEqual({ pending: 0, dead: 0 });
+  });
+});

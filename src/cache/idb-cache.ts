@@ -21,6 +21,8 @@ export class IdbCache implements Cache {
       upgrade(db) {
         db.createObjectStore('entries', { keyPath: 'key' });
       },
+      // A newer worker is upgrading the schema: let go, or its upgrade would wait for this connection forever.
+      blocking: () => void this.db.then((db) => db.close()),
     });
   }
 

@@ -9,10 +9,52 @@ interface QueueSchema extends DBSchema {
     indexes: { opId: string; tableSeq: [string, number]; tableStatus: [string, string] };
   };
   applied: { key: string; value: AppliedOp; indexes: { appliedAt: number } };
+  /** Running counts, kept in the same transactions as the ops: `pending/TABLE`, `dead/TABLE`, `applied`. */
+  meta: { key: string; value: number };
 }
 
-/** Bump when the stores change, and add a step to `upgrade` that carries every queued op over. */
-export const QUEUE_SCHEMA_VERSION = 1;
+/** Bump when the stores change, and add a step to `upgradeQueue` that carries every queued op over. */
+export const QUEUE_SCHEMA_VERSION = 2;
+
+type AnyTx = IDBPTransaction<QueueSchema, Stores[], 'versionchange' | 'readwrite'>;
+
+/**
+ * The schema's history, one step per version, so a database of any older
+ * version is brought up to date with every op it holds.
+ */
+export async function upgradeQueue(db: IDBPDatabase<QueueSchema>, oldVersion: number, newVersion: number, tx: AnyTx): Promise<void> {
+  if (oldVersion < 1) {
+    const ops = db.createObjectStore('ops', { keyPath: 'seq', autoIncrement: true });
+    ops.createIndex('opId', 'opId', { unique: true });
+    ops.createIndex('tableSeq', ['table', 'seq']);
+    ops.createIndex('tableStatus', ['table', 'status']);
+    db.createObjectStore('applied', { keyPath: 'opId' }).createIndex('appliedAt', 'appliedAt');
+  }
+  if (oldVersion < 2 && newVersion >= 2) {
+    // Version 2 keeps counts instead of counting per call; they start from the ops already queued.
+    db.createObjectStore('meta');
+    for (let cursor = await tx.objectStore('ops').openCursor(); cursor; cursor = await cursor.continue()) {
+      await tally(tx, cursor.value.table, undefined, cursor.value.status);
+    }
+    await tx.objectStore('meta').put(await tx.objectStore('applied').count(), 'applied');
+  }
+}
+
+type Status = QueuedOp['status'];
+const bucket = (status: Status | undefined) => (status === undefined ? undefined : status === 'dead' ? 'dead' : 'pending');
+
+/** Move one op of `table` from one status to another in the running counts (undefined: not in the queue). */
+async function tally(tx: AnyTx, table: string, from: Status | undefined, to: Status | undefined): Promise<void> {
+  const [was, is] = [bucket(from), bucket(to)];
+  if (was === is) return;
+  if (was) await bump(tx, `${was}/${table}`, -1);
+  if (is) await bump(tx, `${is}/${table}`, +1);
+}
+
+async function bump(tx: AnyTx, key: string, delta: number): Promise<void> {
+  const meta = tx.objectStore('meta');
+  await meta.put(((await meta.get(key)) ?? 0) + delta, key);
+}
 
 type Stores = StoreNames<QueueSchema>;
 type Tx<S extends Stores[]> = IDBPTransaction<QueueSchema, S, 'readwrite'>;
@@ -36,24 +78,19 @@ export class IdbQueue implements WriteQueue {
   /** @param dbName the IndexedDB database the queue lives in; every LiveTable of an origin can share one. */
   constructor(dbName = 'vantage-live-queue') {
     this.db = openDB<QueueSchema>(dbName, QUEUE_SCHEMA_VERSION, {
-      upgrade(db, oldVersion) {
-        if (oldVersion < 1) {
-          const ops = db.createObjectStore('ops', { keyPath: 'seq', autoIncrement: true });
-          ops.createIndex('opId', 'opId', { unique: true });
-          ops.createIndex('tableSeq', ['table', 'seq']);
-          ops.createIndex('tableStatus', ['table', 'status']);
-          db.createObjectStore('applied', { keyPath: 'opId' }).createIndex('appliedAt', 'appliedAt');
-        }
-      },
+      upgrade: (db, oldVersion, newVersion, tx) => void upgradeQueue(db, oldVersion, newVersion ?? QUEUE_SCHEMA_VERSION, tx as AnyTx),
+      // A newer worker is upgrading the schema: let go, or its upgrade would wait for this connection forever.
+      blocking: () => void this.db.then((db) => db.close()),
     });
   }
 
   enqueue(op: NewOp): Promise<{ record: OpRecord; created: boolean }> {
-    return this.write(['ops', 'applied'], 'strict', async (tx) => {
+    return this.write(['ops', 'applied', 'meta'], 'strict', async (tx) => {
       const known = (await tx.objectStore('ops').index('opId').get(op.opId)) ?? (await tx.objectStore('applied').get(op.opId));
       if (known) return { record: known, created: false };
       const draft = { ...op, status: 'queued', attempts: 0, nextAttemptAt: 0 } as Omit<QueuedOp, 'seq'>;
       const seq = await tx.objectStore('ops').add(draft as QueuedOp);
+      await tally(tx, op.table, undefined, 'queued');
       return { record: { ...draft, seq }, created: true };
     });
   }
@@ -74,17 +111,19 @@ export class IdbQueue implements WriteQueue {
   }
 
   applied(opId: string, result: unknown, now: number): Promise<void> {
-    return this.write(['ops', 'applied'], 'relaxed', async (tx) => {
+    return this.write(['ops', 'applied', 'meta'], 'relaxed', async (tx) => {
       const op = await this.must(tx.objectStore('ops'), opId);
       await tx.objectStore('ops').delete(op.seq);
+      await tally(tx, op.table, op.status, undefined);
       const applied = tx.objectStore('applied');
       await applied.put({ status: 'applied', opId, table: op.table, kind: op.kind, id: op.id, result, appliedAt: now });
-      let excess = (await applied.count()) - APPLIED_MEMORY.count;
+      let kept = ((await tx.objectStore('meta').get('applied')) ?? 0) + 1;
       for (let cursor = await applied.index('appliedAt').openCursor(); cursor; cursor = await cursor.continue()) {
-        if (excess <= 0 && cursor.value.appliedAt >= now - APPLIED_MEMORY.ms) break;
+        if (kept <= APPLIED_MEMORY.count && cursor.value.appliedAt >= now - APPLIED_MEMORY.ms) break;
         await cursor.delete();
-        excess--;
+        kept--;
       }
+      await tx.objectStore('meta').put(kept, 'applied');
     });
   }
 
@@ -104,10 +143,11 @@ export class IdbQueue implements WriteQueue {
   }
 
   discard(opId: string): Promise<QueuedOp> {
-    return this.write(['ops'], 'strict', async (tx) => {
+    return this.write(['ops', 'meta'], 'strict', async (tx) => {
       const op = await this.must(tx.objectStore('ops'), opId);
       if (op.status === 'in-flight') throw new VantageError('in_flight', `Op "${opId}" is being sent and cannot be discarded`);
       await tx.objectStore('ops').delete(op.seq);
+      await tally(tx, op.table, op.status, undefined);
       return op;
     });
   }
@@ -118,10 +158,9 @@ export class IdbQueue implements WriteQueue {
   }
 
   async counts(table: string): Promise<{ pending: number; dead: number }> {
-    const tx = (await this.db).transaction('ops');
-    const index = tx.store.index('tableStatus');
-    const [queued, inFlight, dead] = await Promise.all(['queued', 'in-flight', 'dead'].map((s) => index.count([table, s])));
-    return { pending: queued! + inFlight!, dead: dead! };
+    const db = await this.db;
+    const [pending = 0, dead = 0] = await Promise.all([db.get('meta', `pending/${table}`), db.get('meta', `dead/${table}`)]);
+    return { pending, dead };
   }
 
   async record(opId: string): Promise<OpRecord | undefined> {
@@ -135,9 +174,11 @@ export class IdbQueue implements WriteQueue {
   }
 
   private update<T extends QueuedOp>(opId: string, durability: IDBTransactionDurability, change: (op: QueuedOp) => T): Promise<T> {
-    return this.write(['ops'], durability, async (tx) => {
-      const next = change(await this.must(tx.objectStore('ops'), opId));
+    return this.write(['ops', 'meta'], durability, async (tx) => {
+      const op = await this.must(tx.objectStore('ops'), opId);
+      const next = change(op);
       await tx.objectStore('ops').put(next);
+      await tally(tx, op.table, op.status, next.status);
       return next;
     });
   }
