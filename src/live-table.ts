@@ -1,7 +1,7 @@
 import type { BackoffPolicy } from './backoff.js';
 import type { Cache, CachedRows, CacheEntryInfo } from './cache/types.js';
 import { defaultEnv, type Env } from './env.js';
-import { errorInfo, isTransient, MasterRejectedError, OfflineMissError, UnknownOpError, VantageError, type ErrorInfo } from './errors.js';
+import { errorInfo, InvalidInputError, isTransient, MasterRejectedError, OfflineMissError, UnknownOpError, VantageError, type ErrorInfo } from './errors.js';
 import { logger } from './log.js';
 import { overlayPending, pendingIds } from './overlay.js';
 import { Flusher } from './queue/flusher.js';
@@ -94,7 +94,7 @@ export class LiveTable implements TableLike {
     readonly cache: Cache,
     opts: LiveTableOptions = {},
   ) {
-    if (!cacheKey || cacheKey.includes('/')) throw new VantageError('invalid_input', `Invalid cacheKey ${JSON.stringify(cacheKey)}: use a non-empty name without "/"`);
+    if (!cacheKey || cacheKey.includes('/')) throw new InvalidInputError(`Invalid cacheKey ${JSON.stringify(cacheKey)}: use a non-empty name without "/"`);
     this.masterIpp = opts.masterIpp ?? 50;
     this.queue = opts.queue ?? new MemQueue();
     this.env = opts.env ?? defaultEnv;
@@ -154,7 +154,7 @@ export class LiveTable implements TableLike {
     const page = req?.page ?? (req?.ipp ? 1 : undefined);
     const ipp = req?.ipp ?? this.masterIpp;
     if (page !== undefined && !(Number.isInteger(page) && page >= 1 && Number.isInteger(ipp) && ipp >= 1)) {
-      throw new VantageError('invalid_input', `Bad page request ${JSON.stringify(req)}: page and ipp are integers from 1`);
+      throw new InvalidInputError(`Bad page request ${JSON.stringify(req)}: page and ipp are integers from 1`);
     }
     const key = page === undefined ? `${this.cacheKey}/all` : this.pageCacheKey(page, ipp);
     const cached = await this.readThrough(key, () => this.master.list(page === undefined ? undefined : { page, ipp }), page);
