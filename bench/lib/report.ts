@@ -357,12 +357,11 @@ function explanations(r: Results): string[] {
     if (slowest.opsPerSecExcludingStalls < seq) {
       add(
         `Flush rate vs sequential direct PATCHes (${int(slowest.opsPerSecExcludingStalls)} vs ${int(seq)} ops/s at ${int(slowest.size)} writes)`,
-        'By the code, each op costs the flusher a read-write transaction to take it and another to mark it applied (which also counts the ' +
-          'whole applied log to prune it), an invalidation of the whole table’s cache, `IdbQueue.counts()` for the `queue` event (three `count()`s ' +
-          'over an index, which walk the range: their cost grows with the backlog, which is why queueing 10,000 is slower per op than queueing ' +
-          '1,000), and the master’s change event for the same write coming back through the feed (leader tab → worker), which finds nothing ' +
-          'fresh to mark and skips the cache walk. Taking and settling ops in batches, invalidating once per drained batch, and keeping the ' +
-          'queue counts in a counter record instead of counting would raise it.',
+        'By the code, each op costs the flusher a read-write transaction to take it and another to mark it applied (with the running counts ' +
+          'and the applied log kept in the same transactions), an invalidation of the table’s cache, the `queue` and `applied` events broadcast ' +
+          'to every tab, and the master’s change event for the same write coming back through the feed (leader tab → worker), which finds ' +
+          'nothing fresh to mark and skips the cache walk. Taking and settling ops in batches, and invalidating once per drained batch, ' +
+          'would raise it.',
       );
     }
     const stalled = flush.filter((f) => f.nudges > 0);
