@@ -77,7 +77,7 @@ export function serveLiveTables(tables: Record<string, LiveTable>, opts: ServeOp
       case 'online':
         return defer(flushAll()); // the network is back: do not wait out backoffs
       case 'nudge':
-        return defer(flushAll({ onlyDue: true }));
+        return undefined; // the flush of what is due after every call is the whole of a nudge
       case 'stream-resume':
         must(tables, envelope.table);
         return (await meta).get('lastEventId', envelope.table);
