@@ -1,20 +1,60 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, openSse, sseEvents, startTestMaster } from './testkit.js';
-import type { TestMaster } from './testkit.js';
+import type { SseFrame, TestMaster } from './testkit.js';
 
+let plain: TestMaster;
 let master: TestMaster;
 let base: string;
 
 beforeAll(async () => {
-  master = await startTestMaster();
+  plain = await startTestMaster();
+  master = await startTestMaster({ chaos: true });
   base = master.url;
 });
-afterAll(() => master.dispose());
+afterAll(async () => {
+  await plain.dispose();
+  await master.dispose();
+});
 
-it('hides the chaos routes when chaos is off', async () => {
-  expect((await call(base, 'GET', '/admin/chaos')).status).toBe(404);
-  expect((await call(base, 'POST', '/admin/chaos', { failNext: 1 })).status).toBe(404);
-  expect((await call(base, 'POST', '/admin/chaos/reset')).status).toBe(404);
+it('hides the chaos and seed routes when chaos is off', async () => {
+  expect((await call(plain.url, 'GET', '/admin/chaos')).status).toBe(404);
+  expect((await call(plain.url, 'POST', '/admin/chaos', { failNext: 1 })).status).toBe(404);
+  expect((await call(plain.url, 'POST', '/admin/chaos/reset')).status).toBe(404);
+  expect((await call(plain.url, 'POST', '/admin/seed')).status).toBe(404);
+});
+
+describe('the admin token', () => {
+  const noToken = { Authorization: '' };
+
+  it('refuses /admin without the token, with 401', async () => {
+    for (const m of [plain, master]) {
+      const res = await call(m.url, 'GET', '/admin/stats', undefined, noToken);
+      expect(res.status).toBe(401);
+      expect(res.body.error.code).toBe('admin_token_required');
+      expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/);
+      expect((await call(m.url, 'GET', '/admin/stats', undefined, { Authorization: 'Bearer wrong' })).status).toBe(401);
+    }
+    expect((await call(base, 'POST', '/admin/chaos', { failNext: 5 }, noToken)).status).toBe(401);
+    expect((await call(base, 'GET', '/admin/chaos')).body.failNext).toBe(0);
+  });
+
+  it('accepts the token startMaster returns, or one given in the options', async () => {
+    expect((await call(plain.url, 'GET', '/admin/stats', undefined, { Authorization: `Bearer ${plain.adminToken}` })).status).toBe(200);
+    const given = await startTestMaster({ adminToken: 'given-token-123' });
+    try {
+      expect(given.adminToken).toBe('given-token-123');
+      expect((await call(given.url, 'GET', '/admin/stats', undefined, { Authorization: 'Bearer given-token-123' })).status).toBe(200);
+    } finally {
+      await given.dispose();
+    }
+  });
+
+  it('lets same-origin pages in without the token only in chaos mode', async () => {
+    const samePage = { ...noToken, 'Sec-Fetch-Site': 'same-origin' };
+    expect((await call(base, 'GET', '/admin/chaos', undefined, samePage)).status).toBe(200);
+    expect((await call(plain.url, 'GET', '/admin/stats', undefined, samePage)).status).toBe(401);
+    expect((await call(base, 'GET', '/admin/chaos', undefined, { ...noToken, 'Sec-Fetch-Site': 'cross-site' })).status).toBe(401);
+  });
 });
 
 it('counts applied writes and the latest event id', async () => {
@@ -32,7 +72,8 @@ it('reloads a/b/c with POST /admin/seed and announces a changed event', async ()
   expect(seeded.status).toBe(200);
   const rows = (await call(base, 'GET', '/api/products')).body.rows;
   expect(rows.map((r: { id: string }) => r.id)).toEqual(['a', 'b', 'c']);
-  const [event] = sseEvents(await client.frames.until((f) => sseEvents(f).length === 1, 'the seed event'));
+  const changes = (f: SseFrame[]) => sseEvents(f).filter((e) => e.event === 'change');
+  const [event] = changes(await client.frames.until((f) => changes(f).length === 1, 'the seed event'));
   expect(event?.data).toEqual({ eventId: seeded.body.eventId, kind: 'changed' });
   client.close();
 });

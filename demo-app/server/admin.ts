@@ -26,6 +26,8 @@ export async function handleAdmin(req: IncomingMessage, res: ServerResponse, ctx
       sendJson(res, 200, { ...ctx.stats, events: ctx.store.latestEventId() });
       return;
     case 'seed': {
+      // Wipes the products table: a test-rig action, like fault injection.
+      if (!ctx.chaosEnabled) throw notFound();
       if (handledByAllow(res, method, ['POST'])) return;
       const body = parseJsonObject(await readBody(req, ctx.maxBodyBytes), {});
       const rows = body.rows ?? 0;

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request } from 'node:http';
+import { idProblem } from '../../src/ids.js';
 import { call, startTestMaster } from './testkit.js';
-import type { TestMaster } from './testkit.js';
+import type { Reply, TestMaster } from './testkit.js';
 
 let master: TestMaster;
 let base: string;
@@ -10,6 +12,19 @@ beforeAll(async () => {
   base = master.url;
 });
 afterAll(() => master.dispose());
+
+/** A request whose path goes out exactly as written (fetch would resolve `.` and `..`). */
+function rawRequest(url: string, method: string, path: string): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, path }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: new Headers(), body: text === '' ? undefined : JSON.parse(text) }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
 
 describe('reads', () => {
   it('lists the seeded products in insertion order', async () => {
@@ -55,7 +70,7 @@ describe('writes', () => {
   it('assigns an id when the body has none', async () => {
     const created = await call(base, 'POST', '/api/post_assigned', { name: 'no id' });
     expect(created.status).toBe(201);
-    expect(created.body.id).toMatch(/^[A-Za-z0-9_.:-]{1,128}$/);
+    expect(idProblem(created.body.id)).toBeUndefined();
     expect((await call(base, 'GET', `/api/post_assigned/${created.body.id}`)).body).toEqual(created.body);
   });
 
@@ -103,6 +118,29 @@ describe('writes', () => {
     await call(base, 'PUT', '/api/reinsert/a', {});
     const ids = (await call(base, 'GET', '/api/reinsert')).body.rows.map((r: { id: string }) => r.id);
     expect(ids).toEqual(['b', 'a']);
+  });
+});
+
+describe('ids', () => {
+  // Every one passes the id rule; each must round-trip through a percent-encoded path.
+  const ids = ['a b', 'ünïcødé', '日本語', '😀 emoji', 'a%20b', '100%', 'dots.in.the.middle', '...', '.hidden', "q'uote\"s", 'a?b#c&d=e', '+plus', 'x'.repeat(256), 'back\\slash'];
+
+  it('accepts every id the id rule accepts, percent-decoded from the path', async () => {
+    for (const id of ids) {
+      expect(idProblem(id), id).toBeUndefined();
+      const path = `/api/any_ids/${encodeURIComponent(id)}`;
+      expect((await call(base, 'PUT', path, { v: 1 })).body, id).toEqual({ id, v: 1 });
+      expect((await call(base, 'PATCH', path, { v: 2 })).body, id).toEqual({ id, v: 2 });
+      expect((await call(base, 'GET', path)).body, id).toEqual({ id, v: 2 });
+    }
+    const listed = (await call(base, 'GET', '/api/any_ids?ipp=100')).body.rows.map((r: { id: string }) => r.id);
+    expect(listed).toEqual(ids);
+    for (const id of ids) expect((await call(base, 'DELETE', `/api/any_ids/${encodeURIComponent(id)}`)).status, id).toBe(204);
+  });
+
+  it('accepts such ids in a POST body too', async () => {
+    expect((await call(base, 'POST', '/api/post_ids', { id: '日本 語' })).status).toBe(201);
+    expect((await call(base, 'GET', `/api/post_ids/${encodeURIComponent('日本 語')}`)).body).toEqual({ id: '日本 語' });
   });
 });
 
@@ -164,11 +202,41 @@ describe('bad input changes nothing', () => {
     }
   });
 
-  it('rejects bad ids in the URL and the body', async () => {
-    await expectUnchanged('products', () => call(base, 'PUT', '/api/products/has%20space', {}), 400, 'invalid_id');
-    await expectUnchanged('products', () => call(base, 'GET', `/api/products/${'x'.repeat(129)}`), 400, 'invalid_id');
+  it('rejects ids the id rule refuses, in the URL and the body', async () => {
+    for (const path of [`/api/products/${'x'.repeat(257)}`, '/api/products/no%2Fslash', '/api/products/tab%09', '/api/products/nul%00']) {
+      await expectUnchanged('products', () => call(base, 'PUT', path, {}), 400, 'invalid_id');
+    }
+    // A lone surrogate cannot be percent-encoded at all: what comes close is malformed UTF-8.
+    await expectUnchanged('products', () => call(base, 'PUT', '/api/products/lone%ED%A0%80', {}), 400, 'bad_request');
     await expectUnchanged('products', () => call(base, 'POST', '/api/products', { id: 'no/slash' }), 400, 'invalid_id');
     await expectUnchanged('products', () => call(base, 'POST', '/api/products', { id: 7 }), 400, 'invalid_id');
+    await expectUnchanged('products', () => call(base, 'POST', '/api/products', { id: '' }), 400, 'invalid_id');
+    await expectUnchanged('products', () => call(base, 'POST', '/api/products', { id: '..' }), 400, 'invalid_id');
+    await expectUnchanged('products', () => call(base, 'POST', '/api/products', { id: '\ud800' }), 400, 'invalid_id');
+  });
+
+  it('never acts on the collection for a dot segment or a trailing slash', async () => {
+    // fetch would normalise these away, so they go out raw.
+    for (const path of ['/api/products/.', '/api/products/..', '/api/products/%2e', '/api/products/%2E%2e', '/api/products/']) {
+      await expectUnchanged('products', () => rawRequest(base, 'DELETE', path), 400, 'invalid_id');
+      await expectUnchanged('products', () => rawRequest(base, 'GET', path), 400, 'invalid_id');
+    }
+  });
+
+  it('refuses JSON nested deeper than 32 levels with 400, not a crash', async () => {
+    const deep = (n: number) => `{"id":"deep","v":${'['.repeat(n)}${']'.repeat(n)}}`;
+    const roomy = await startTestMaster();
+    try {
+      // Deep enough to overflow the stack of any recursive walk over the value.
+      const res = await call(roomy.url, 'POST', '/api/products', deep(200_000));
+      expect(res.status).toBe(400);
+      expect(res.body.error.code).toBe('too_deep');
+    } finally {
+      await roomy.dispose();
+    }
+    await expectUnchanged('products', () => call(base, 'POST', '/api/products', deep(32)), 400, 'too_deep');
+    expect((await call(base, 'PUT', '/api/nesting/ok', `{"v":${'['.repeat(31)}${']'.repeat(31)}}`)).status).toBe(200);
+    expect((await call(base, 'PUT', '/api/nesting/brackets_in_strings', { v: '[[[['.repeat(20) })).status).toBe(200);
   });
 
   it('rejects bad table names', async () => {

@@ -3,6 +3,8 @@ import { commitWrite } from './commit.js';
 import type { Master } from './context.js';
 import { HttpError, methodNotAllowed, notFound } from './errors.js';
 import { parseJsonObject, readBody, sendJson } from './http.js';
+import { fingerprint, idempotencyKey } from './idempotency.js';
+import type { KeyedWrite } from './idempotency.js';
 import { serveSse } from './sse.js';
 import { assertRowId, assertTableName, positiveIntParam } from './validate.js';
 import { clearTable, createRow, deleteRow, patchRow, putRow } from './writes.js';
@@ -14,7 +16,6 @@ const DEFAULT_IPP = 50;
 const MAX_IPP = 1000;
 // Keeps page * ipp well inside SQLite's integer OFFSET.
 const MAX_PAGE = 1_000_000_000;
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 /** The first non-empty value: feeds accept the resume point under several names. */
 export function firstPresent(...values: (string | string[] | null | undefined)[]): string | undefined {
@@ -85,17 +86,6 @@ function getRow(res: ServerResponse, ctx: Master, table: string, id: string): vo
   sendJson(res, 200, row);
 }
 
-function idempotencyScope(req: IncomingMessage, method: string, table: string, id: string | undefined): string | undefined {
-  const key = req.headers['idempotency-key'];
-  if (key === undefined) return undefined;
-  if (typeof key !== 'string' || !IDEMPOTENCY_KEY.test(key)) {
-    throw new HttpError(400, 'invalid_idempotency_key', 'Idempotency-Key must be 1 to 255 visible ASCII characters');
-  }
-  // Scoped by request line so one key reused on another row cannot replay
-  // a response that belongs to a different write.
-  return `${method} ${table}/${id ?? ''}\n${key}`;
-}
-
 async function write(
   req: IncomingMessage,
   res: ServerResponse,
@@ -104,8 +94,12 @@ async function write(
   table: string,
   id: string | undefined,
 ): Promise<void> {
-  const scope = idempotencyScope(req, method, table, id);
+  const key = idempotencyKey(req);
   const body = method === 'DELETE' ? {} : parseJsonObject(await readBody(req, ctx.maxBodyBytes));
+  // Keys are not scoped by client: a client whose address changed between a
+  // lost answer and its retry must still get the replay.
+  const keyed: KeyedWrite | undefined =
+    key === undefined ? undefined : { key, fingerprint: fingerprint(method, table, id, body), client: req.socket.remoteAddress ?? '' };
   if (ctx.isClosed()) {
     req.socket.destroy();
     return;
@@ -117,7 +111,7 @@ async function write(
     return deleteRow(ctx.store, table, id);
   };
 
-  const committed = commitWrite(ctx.store, table, scope, apply);
+  const committed = commitWrite(ctx.store, table, keyed, apply);
   if (committed.replayed) {
     ctx.stats.replays += 1;
     sendJson(res, committed.status, committed.body, { 'Idempotent-Replayed': 'true' });

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { call, openSse, openWs, sseEvents, startTestMaster, wsUrl } from './testkit.js';
+import type { SseFrame } from './testkit.js';
 import type { TestMaster } from './testkit.js';
 
 let master: TestMaster;
@@ -91,15 +92,18 @@ it('pauses the SSE feed and delivers held events in order on resume', async () =
   await chaos({ pauseFeed: true });
   await call(base, 'PUT', '/api/paused_sse/one', {});
   await call(base, 'PUT', '/api/paused_sse/two', {});
-  // Pings written after both commits prove the changes were held, not just slow
-  // (two, because one may already have been on its way).
-  const pingsBefore = client.frames.items.filter((f) => f.type === 'comment').length;
-  await client.frames.until((f) => f.filter((x) => x.type === 'comment').length > pingsBefore + 1, 'two later pings');
-  expect(sseEvents(client.frames.items)).toEqual([]);
+  // Heartbeats written after both commits prove the changes were held, not
+  // just slow (two, because one may already have been on its way).
+  const beats = (f: SseFrame[]) => f.filter((x) => x.type === 'event' && x.event === 'heartbeat').length;
+  const beatsBefore = beats(client.frames.items);
+  await client.frames.until((f) => beats(f) > beatsBefore + 1, 'two later heartbeats');
+  // A connection without a resume point is first told the head id (a reset).
+  const changes = (f: SseFrame[]) => sseEvents(f).filter((e) => e.event === 'change');
+  expect(changes(client.frames.items)).toEqual([]);
 
   await chaos({ pauseFeed: false });
-  const frames = await client.frames.until((f) => sseEvents(f).length === 2, 'the held changes');
-  expect(sseEvents(frames).map((e) => e.data.id)).toEqual(['one', 'two']);
+  const frames = await client.frames.until((f) => changes(f).length === 2, 'the held changes');
+  expect(changes(frames).map((e) => e.data.id)).toEqual(['one', 'two']);
   client.close();
 });
 
@@ -108,9 +112,10 @@ it('pauses the WebSocket feed too', async () => {
   await chaos({ pauseFeed: true });
   await call(base, 'PUT', '/api/paused_ws/one', {});
   await call(base, 'PUT', '/api/paused_ws/two', {});
-  const pingsBefore = client.messages.items.filter((m) => m.type === 'ping').length;
-  await client.messages.until((m) => m.filter((x) => x.type === 'ping').length > pingsBefore + 1, 'two later pings');
-  expect(client.messages.items.filter((m) => m.type !== 'ping')).toEqual([]);
+  const beats = (m: any[]) => m.filter((x) => x.type === 'heartbeat').length;
+  const beatsBefore = beats(client.messages.items);
+  await client.messages.until((m) => beats(m) > beatsBefore + 1, 'two later heartbeats');
+  expect(client.messages.items.filter((m) => m.type === 'change')).toEqual([]);
 
   await call(base, 'POST', '/admin/chaos/reset');
   const got = await client.messages.until((m) => m.filter((x) => x.type === 'change').length === 2, 'the held changes');

@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,8 +26,14 @@ function runCli(args: string[]) {
     });
     child.once('exit', (code) => reject(new Error(`exited with ${code}: ${output}`)));
   });
+  const token = new Promise<string>((resolve) => {
+    child.stdout.on('data', () => {
+      const found = /admin token: (\S+)/.exec(output);
+      if (found?.[1] !== undefined) resolve(found[1]);
+    });
+  });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, url, exited };
+  return { child, url, token, exited };
 }
 
 it('serves until SIGTERM, then exits cleanly keeping committed writes', async () => {
@@ -44,8 +52,79 @@ it('serves until SIGTERM, then exits cleanly keeping committed writes', async ()
   expect(await second.exited).toBe(0);
 });
 
-it('rejects bad arguments', async () => {
-  const bad = runCli(['--port', 'abc']);
-  bad.url.catch(() => {});
-  expect(await bad.exited).toBe(2);
+/** Runs the CLI to its exit; resolves with the exit code and what it printed. */
+async function runToExit(args: string[]): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', main, ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  child.stdout.resume();
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  return { code, stderr };
+}
+
+/** One line, no stack trace. */
+const oneLine = (text: string) => {
+  expect(text.trim().split('\n'), text).toHaveLength(1);
+  expect(text).not.toMatch(/^\s+at /m);
+};
+
+it('answers every bad argument with one line saying what to do, exit 2', async () => {
+  for (const [args, says] of [
+    [['--port', 'abc'], /--port must be an integer/],
+    [['--port', '70000'], /--port must be an integer from 0 to 65535/],
+    [['--bogus'], /unknown option --bogus/],
+    [['--port'], /--port needs a value/],
+    [['stray'], /unexpected argument stray/],
+    [['--allowed-origin', 'http://dev.example/path'], /--allowed-origin must be scheme:\/\/host\[:port\]/],
+    [['--allowed-origin', 'nope'], /--allowed-origin must look like/],
+    [['--allowed-host', 'a/b'], /--allowed-host must be a host name/],
+    [['--admin-token', 'short'], /--admin-token must be at least 16/],
+    [['--max-connections', '0'], /--max-connections must be an integer of at least 1/],
+  ] as const) {
+    const { code, stderr } = await runToExit([...args]);
+    expect(code, args.join(' ')).toBe(2);
+    expect(stderr, args.join(' ')).toMatch(says);
+    oneLine(stderr);
+  }
+});
+
+it('says in one line that the port is in use, exit 1', async () => {
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  try {
+    const port = (taken.address() as AddressInfo).port;
+    const { code, stderr } = await runToExit(['--port', String(port), '--db', join(dir, 'busy.sqlite')]);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(new RegExp(`port ${port} is in use.*--port`));
+    oneLine(stderr);
+  } finally {
+    taken.close();
+  }
+});
+
+it('says in one line that the database cannot be opened, exit 1', async () => {
+  const { code, stderr } = await runToExit(['--port', '0', '--db', join(dir, 'missing-dir', 'x.sqlite')]);
+  expect(code).toBe(1);
+  expect(stderr).toMatch(/cannot open the database/);
+  oneLine(stderr);
+});
+
+it('prints the admin token it requires, and takes the new flags', async () => {
+  const run = runCli(['--port', '0', '--db', join(dir, 'flags.sqlite'), '--admin-token', 'a-token-of-16-chars', '--allowed-origin', 'http://localhost:5173', '--max-connections', '50']);
+  const url = await run.url;
+  const auth = { Authorization: 'Bearer a-token-of-16-chars' };
+  expect((await call(url, 'GET', '/admin/stats', undefined, auth)).status).toBe(200);
+  expect((await call(url, 'GET', '/admin/stats')).status).toBe(401);
+  expect((await call(url, 'PUT', '/api/t/x', {}, { Origin: 'http://localhost:5173' })).status).toBe(200);
+  run.child.kill('SIGTERM');
+  expect(await run.exited).toBe(0);
+});
+
+it('prints a generated admin token when none is given', async () => {
+  const run = runCli(['--port', '0', '--db', join(dir, 'token.sqlite')]);
+  const url = await run.url;
+  const token = await run.token;
+  expect((await call(url, 'GET', '/admin/stats', undefined, { Authorization: `Bearer ${token}` })).status).toBe(200);
+  run.child.kill('SIGTERM');
+  expect(await run.exited).toBe(0);
 });

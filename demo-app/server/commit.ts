@@ -1,3 +1,6 @@
+import { HttpError } from './errors.js';
+import { keyRecord, replayedResponse } from './idempotency.js';
+import type { KeyedWrite } from './idempotency.js';
 import type { ChangeEvent, Store, StoredResponse } from './store.js';
 import type { Applied } from './writes.js';
 
@@ -7,30 +10,38 @@ export type Committed =
   | (StoredResponse & { replayed: true });
 
 /**
- * Applies a write exactly once per idempotency scope. The key lookup, the
- * write, its change event and the remembered response share one transaction:
+ * Applies a write exactly once per idempotency key. The key lookup, the
+ * write, its change event and the remembered answer share one transaction:
  * a crash can never leave a write applied without its key (a retry would
  * apply it twice) or a key without its write (a retry would be told it
  * succeeded when nothing happened).
+ *
+ * For the same reason a key is never seen "in progress" here: SQLite
+ * transactions are synchronous and a key is stored only together with its
+ * write, so a concurrent duplicate finds either nothing or the finished
+ * answer. The 409 `idempotency_key_in_progress` of docs/protocol.md is for
+ * backends that apply writes asynchronously; this one cannot produce it.
  */
 export function commitWrite(
   store: Store,
   table: string,
-  scope: string | undefined,
+  keyed: KeyedWrite | undefined,
   apply: () => Applied,
   now = Date.now(),
 ): Committed {
   return store.transaction((): Committed => {
-    if (scope !== undefined) {
-      const prior = store.findResponse(scope, now);
-      if (prior !== undefined) return { ...prior, replayed: true };
+    if (keyed !== undefined) {
+      const prior = store.findKey(keyed.key, now);
+      if (prior !== undefined) {
+        if (prior.fingerprint !== keyed.fingerprint) {
+          throw new HttpError(422, 'idempotency_key_reused', 'this Idempotency-Key was used for another request; use a new key per write');
+        }
+        return { ...replayedResponse(store, prior), replayed: true };
+      }
     }
     const applied = apply();
     const event = store.appendEvent(table, applied.change.kind, applied.change.id);
-    const response = { status: applied.status, body: applied.body };
-    // Purging on every applied write keeps the key table bounded without a timer.
-    store.purgeExpiredResponses(now);
-    if (scope !== undefined) store.saveResponse(scope, response, now);
-    return { ...response, replayed: false, event };
+    if (keyed !== undefined) store.saveKey(keyRecord(keyed, table, applied), now);
+    return { status: applied.status, body: applied.body, replayed: false, event };
   });
 }

@@ -1,5 +1,6 @@
 import type { Chaos } from './chaos.js';
 import type { FeedHub } from './feed.js';
+import type { Audience } from './origin.js';
 import type { Store } from './store.js';
 
 /** Counters behind `GET /admin/stats`; they live as long as the process. */
@@ -18,7 +19,10 @@ export interface Master {
   staticDir: string | undefined;
   maxBodyBytes: number;
   heartbeatMs: number;
-  allowedOrigins: ReadonlySet<string>;
+  audience: Audience;
+  adminToken: string;
+  /** Content-Security-Policy of static files. */
+  pageCsp: string;
   /** True once close() began: handlers resuming after an await must not touch the store. */
   isClosed(): boolean;
 }

@@ -18,8 +18,9 @@ export function parseTarget(rawUrl: string | undefined): Target {
   const q = url.indexOf('?');
   const path = q === -1 ? url : url.slice(0, q);
   const query = new URLSearchParams(q === -1 ? '' : url.slice(q + 1));
-  const parts = path.split('/').slice(1);
-  if (parts.at(-1) === '') parts.pop();
+  // A trailing slash stays an empty last segment: `/api/t/` names the empty
+  // id (refused), never the collection `/api/t`.
+  const parts = path === '/' ? [] : path.split('/').slice(1);
   const segments = parts.map((part) => {
     try {
       return decodeURIComponent(part);
@@ -51,9 +52,36 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<string
   });
 }
 
+/** Deeper JSON than this is refused: rows are shallow, and recursion over deep values overflows the stack. */
+export const MAX_JSON_DEPTH = 32;
+
+/**
+ * True when `text` nests arrays/objects deeper than `max`. Counted on the
+ * text before parsing: JSON.parse has no depth option and the JSON libraries
+ * we would trust with it add none either, and one linear pass is all it takes.
+ */
+export function nestsDeeperThan(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === '{' || c === '[') {
+      if (++depth > max) return true;
+    } else if (c === '}' || c === ']') depth--;
+  }
+  return false;
+}
+
 /** Parses a body that must be a JSON object; `emptyAs` allows a missing body. */
 export function parseJsonObject(text: string, emptyAs?: Record<string, unknown>): Record<string, unknown> {
   if (emptyAs !== undefined && text.trim() === '') return emptyAs;
+  if (nestsDeeperThan(text, MAX_JSON_DEPTH)) {
+    throw new HttpError(400, 'too_deep', `request body nests deeper than ${MAX_JSON_DEPTH} levels`);
+  }
   let value: unknown;
   try {
     value = JSON.parse(text);

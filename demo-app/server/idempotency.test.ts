@@ -1,4 +1,6 @@
-import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
+import { request } from 'node:http';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { call, startTestMaster } from './testkit.js';
 import type { TestMaster } from './testkit.js';
 
@@ -7,6 +9,31 @@ let base: string;
 
 async function stats(): Promise<{ writes: number; replays: number; events: number }> {
   return (await call(base, 'GET', '/admin/stats')).body;
+}
+
+/** What the master's file holds for idempotency keys, read straight from SQLite. */
+function keptKeys(dbPath: string): { keys: number; bodyBytes: number } {
+  const db = new Database(dbPath, { readonly: true });
+  try {
+    return db.prepare('SELECT count(*) AS keys, coalesce(sum(length(CAST(body AS BLOB))), 0) AS bodyBytes FROM idempotency_keys').get() as {
+      keys: number;
+      bodyBytes: number;
+    };
+  } finally {
+    db.close();
+  }
+}
+
+/** A keyed PUT sent from another loopback address (Linux routes all of 127/8 to lo). */
+function putFrom(url: string, localAddress: string, path: string, key: string): Promise<{ status: number; replayed: boolean }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'PUT', path, localAddress, headers: { 'Idempotency-Key': key, 'Content-Type': 'application/json' } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, replayed: res.headers['idempotent-replayed'] === 'true' }));
+    });
+    req.on('error', reject);
+    req.end('{}');
+  });
 }
 
 beforeAll(async () => {
@@ -86,12 +113,94 @@ it('does not store rejections: a corrected retry with the same key applies', asy
   expect(fixed.headers.get('idempotent-replayed')).toBeNull();
 });
 
-it('scopes keys by request: the same key on another row applies', async () => {
+it('refuses a key reused for another request with 422, applying nothing', async () => {
   const key = { 'Idempotency-Key': 'shared-key' };
-  await call(base, 'PUT', '/api/idem_scope/one', { v: 1 }, key);
-  const other = await call(base, 'PUT', '/api/idem_scope/two', { v: 2 }, key);
-  expect(other.headers.get('idempotent-replayed')).toBeNull();
-  expect((await call(base, 'GET', '/api/idem_scope')).body.total).toBe(2);
+  expect((await call(base, 'PUT', '/api/idem_scope/one', { v: 1 }, key)).status).toBe(200);
+  const before = await stats();
+  for (const [method, path, body] of [
+    ['PUT', '/api/idem_scope/one', { v: 2 }],
+    ['PUT', '/api/idem_scope/two', { v: 1 }],
+    ['PATCH', '/api/idem_scope/one', { v: 1 }],
+    ['DELETE', '/api/idem_scope/one', undefined],
+    ['POST', '/api/idem_scope', { id: 'three', v: 1 }],
+  ] as const) {
+    const res = await call(base, method, path, body, key);
+    expect(res.status, `${method} ${path}`).toBe(422);
+    expect(res.body.error.code).toBe('idempotency_key_reused');
+  }
+  expect((await call(base, 'GET', '/api/idem_scope')).body.rows).toEqual([{ id: 'one', v: 1 }]);
+  expect(await stats()).toEqual(before);
+  // The same request again is still a replay.
+  expect((await call(base, 'PUT', '/api/idem_scope/one', { v: 1 }, key)).headers.get('idempotent-replayed')).toBe('true');
+});
+
+it('treats two spellings of the same request as the same request', async () => {
+  const key = { 'Idempotency-Key': 'spelling-1' };
+  await call(base, 'PUT', '/api/idem_spell/a', '{"v":1}', key);
+  const again = await call(base, 'PUT', '/api/idem_spell/%61', '{ "v" : 1 }', key);
+  expect(again.status).toBe(200);
+  expect(again.headers.get('idempotent-replayed')).toBe('true');
+});
+
+describe('what a key keeps', () => {
+  const big = 'x'.repeat(100_000);
+
+  it('keeps a small answer whole, and only the id of a large row', async () => {
+    const roomy = await startTestMaster({ maxBodyBytes: 1024 * 1024 });
+    try {
+      await call(roomy.url, 'PUT', '/api/big/r', { big });
+      for (let i = 0; i < 20; i++) {
+        const res = await call(roomy.url, 'PATCH', '/api/big/r', { n: i }, { 'Idempotency-Key': `big-${i}` });
+        expect(res.status).toBe(200);
+      }
+      await call(roomy.url, 'PATCH', '/api/big/small', {}, { 'Idempotency-Key': 'small-404' });
+      await call(roomy.url, 'PUT', '/api/big/s', { n: 1 }, { 'Idempotency-Key': 'small-1' });
+      const kept = keptKeys(roomy.dbPath);
+      expect(kept.keys).toBe(21);
+      expect(kept.bodyBytes).toBeLessThan(100);
+    } finally {
+      await roomy.dispose();
+    }
+  });
+
+  it('replays a large row with its status and id, re-read from the table', async () => {
+    const roomy = await startTestMaster({ maxBodyBytes: 1024 * 1024 });
+    try {
+      const key = { 'Idempotency-Key': 'big-post' };
+      const first = await call(roomy.url, 'POST', '/api/big', { id: 'p', big }, key);
+      expect(first.status).toBe(201);
+      const replay = await call(roomy.url, 'POST', '/api/big', { id: 'p', big }, key);
+      expect(replay.status).toBe(201);
+      expect(replay.headers.get('idempotent-replayed')).toBe('true');
+      expect(replay.body).toEqual(first.body);
+
+      await call(roomy.url, 'DELETE', '/api/big/p');
+      const afterDelete = await call(roomy.url, 'POST', '/api/big', { id: 'p', big }, key);
+      expect(afterDelete.status).toBe(201);
+      expect(afterDelete.body).toEqual({ id: 'p' });
+      expect((await call(roomy.url, 'GET', '/api/big')).body.total).toBe(0);
+    } finally {
+      await roomy.dispose();
+    }
+  });
+
+  it('keeps at most idempotencyMaxKeysPerClient per client address and idempotencyMaxKeys in all, oldest out first', async () => {
+    const small = await startTestMaster({ idempotencyMaxKeysPerClient: 3, idempotencyMaxKeys: 5 });
+    try {
+      const put = (from: string, n: number) => putFrom(small.url, from, `/api/bounded/${from}-${n}`, `key-${from}-${n}`);
+      for (let n = 1; n <= 4; n++) expect((await put('127.0.0.2', n)).replayed).toBe(false);
+      expect(keptKeys(small.dbPath).keys).toBe(3);
+      // The oldest key of that client is gone: its request applies again (200, not a replay).
+      expect((await put('127.0.0.2', 1)).replayed).toBe(false);
+      expect((await put('127.0.0.2', 4)).replayed).toBe(true);
+
+      for (let n = 1; n <= 3; n++) await put('127.0.0.3', n);
+      expect(keptKeys(small.dbPath).keys).toBe(5);
+      expect((await put('127.0.0.3', 3)).replayed).toBe(true);
+    } finally {
+      await small.dispose();
+    }
+  });
 });
 
 it('rejects a malformed key', async () => {

@@ -1,46 +1,117 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { normaliseOrigin } from './origin.js';
 import { startMaster } from './server.js';
 import type { MasterOptions } from './server.js';
 
 const USAGE = `usage: tsx demo-app/server/main.ts [--port 8787] [--host 127.0.0.1] [--db ./demo-master.sqlite]
-       [--seed] [--seed-rows N] [--chaos] [--static DIR]`;
+       [--seed] [--seed-rows N] [--chaos] [--static DIR]
+       [--allowed-origin URL]... [--allowed-host NAME:PORT]... [--admin-token TOKEN]
+       [--max-connections N] [--max-connections-per-client N]`;
 
-function intOption(value: string | undefined, name: string, fallback: number): number {
+/** A command-line mistake: printed as one line, exit code 2. */
+class UsageError extends Error {}
+
+function intOption(value: string | undefined, name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value)) throw new Error(`--${name} must be a non-negative integer, got "${value}"`);
-  return Number(value);
+  const n = /^\d{1,15}$/.test(value) ? Number(value) : NaN;
+  if (!(n >= min && n <= max)) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `from ${min} to ${max}`;
+    throw new UsageError(`--${name} must be an integer ${range}, got "${value}"`);
+  }
+  return n;
+}
+
+// parseArgs explains its errors at length; one line saying what to do is enough.
+function parseError(err: unknown): UsageError {
+  const code = (err as { code?: string }).code;
+  const message = err instanceof Error ? err.message : String(err);
+  const option = /'(-[^' ]+)/.exec(message)?.[1] ?? '';
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return new UsageError(`unknown option ${option}: see --help for the options`);
+  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') return new UsageError(`${option} needs a value: see --help`);
+  if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') return new UsageError(`unexpected argument ${message.match(/'([^']*)'/)?.[1] ?? ''}: options start with --, see --help`);
+  return new UsageError(`${message.split('\n')[0]}: see --help`);
 }
 
 function readOptions(argv: string[]): MasterOptions {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    options: {
-      port: { type: 'string' },
-      host: { type: 'string' },
-      db: { type: 'string' },
-      seed: { type: 'boolean' },
-      'seed-rows': { type: 'string' },
-      chaos: { type: 'boolean' },
-      static: { type: 'string' },
-      help: { type: 'boolean' },
-    },
-  });
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        port: { type: 'string' },
+        host: { type: 'string' },
+        db: { type: 'string' },
+        seed: { type: 'boolean' },
+        'seed-rows': { type: 'string' },
+        chaos: { type: 'boolean' },
+        static: { type: 'string' },
+        'allowed-origin': { type: 'string', multiple: true },
+        'allowed-host': { type: 'string', multiple: true },
+        'admin-token': { type: 'string' },
+        'max-connections': { type: 'string' },
+        'max-connections-per-client': { type: 'string' },
+        help: { type: 'boolean' },
+      },
+    }));
+  } catch (err) {
+    throw parseError(err);
+  }
   if (values.help === true) {
     console.log(USAGE);
     process.exit(0);
   }
+  const allowedOrigins = (values['allowed-origin'] ?? []).map((o) => {
+    try {
+      return normaliseOrigin(o);
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+  });
+  for (const host of values['allowed-host'] ?? []) {
+    if (!/^[a-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-f:.]+\](:\d{1,5})?$/i.test(host)) {
+      throw new UsageError(`--allowed-host must be a host name with an optional :port as browsers send it, got "${host}"`);
+    }
+  }
+  const token = values['admin-token'];
+  if (token !== undefined && !/^[\x21-\x7e]{16,}$/.test(token)) {
+    throw new UsageError('--admin-token must be at least 16 visible ASCII characters without spaces');
+  }
+  const limits = {
+    ...(values['max-connections'] === undefined ? {} : { maxConnections: intOption(values['max-connections'], 'max-connections', 0, 1) }),
+    ...(values['max-connections-per-client'] === undefined
+      ? {}
+      : { maxConnectionsPerClient: intOption(values['max-connections-per-client'], 'max-connections-per-client', 0, 1) }),
+  };
   const staticDir = values.static ?? (existsSync('dist/demo') ? 'dist/demo' : undefined);
+  if (staticDir !== undefined && !existsSync(staticDir)) throw new UsageError(`--static ${staticDir}: no such directory`);
   return {
     dbPath: values.db ?? './demo-master.sqlite',
-    port: intOption(values.port, 'port', 8787),
+    port: intOption(values.port, 'port', 8787, 0, 65535),
     host: values.host ?? '127.0.0.1',
     seed: values.seed === true,
-    seedRows: intOption(values['seed-rows'], 'seed-rows', 0),
+    seedRows: intOption(values['seed-rows'], 'seed-rows', 0, 0, 10_000_000),
     chaos: values.chaos === true,
+    allowedOrigins,
+    allowedHosts: values['allowed-host'] ?? [],
+    limits,
+    ...(token === undefined ? {} : { adminToken: token }),
     ...(staticDir === undefined ? {} : { staticDir }),
   };
+}
+
+/** Why the master could not start, as one line saying what to do. */
+function startFailure(err: unknown, options: MasterOptions): string {
+  const code = (err as { code?: string }).code;
+  const where = `${options.host}:${options.port}`;
+  if (code === 'EADDRINUSE') return `port ${options.port} is in use on ${options.host}: stop the other server or pass --port N (0 picks a free one)`;
+  if (code === 'EACCES') return `no permission to listen on ${where}: use a port above 1023`;
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') return `cannot listen on ${where}: --host must be an address of this machine`;
+  if (code?.startsWith('SQLITE_CANTOPEN') === true || /unable to open database|directory does not exist/i.test(String(err))) {
+    return `cannot open the database ${options.dbPath}: check that its directory exists and is writable, or pass --db PATH`;
+  }
+  return `cannot start: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`;
 }
 
 async function main(): Promise<void> {
@@ -48,12 +119,18 @@ async function main(): Promise<void> {
   try {
     options = readOptions(process.argv.slice(2));
   } catch (err) {
-    console.error(err instanceof Error ? err.message : String(err));
-    console.error(USAGE);
+    console.error(err instanceof UsageError ? err.message : `bad arguments: ${String(err)}`);
     process.exit(2);
   }
-  const master = await startMaster(options);
+  let master;
+  try {
+    master = await startMaster(options);
+  } catch (err) {
+    console.error(startFailure(err, options));
+    process.exit(1);
+  }
   console.log(`vantage-live master listening on ${master.url}`);
+  console.log(`admin token: ${master.adminToken} (send as "Authorization: Bearer <token>" to /admin)`);
   if (options.chaos === true) console.log('fault injection enabled at /admin/chaos');
   if (options.staticDir !== undefined) console.log(`serving ${options.staticDir} at /`);
 
@@ -66,7 +143,7 @@ async function main(): Promise<void> {
     master.close().then(
       () => process.exit(0),
       (err: unknown) => {
-        console.error(err);
+        console.error(`closing failed: ${err instanceof Error ? err.message : String(err)}`);
         process.exit(1);
       },
     );

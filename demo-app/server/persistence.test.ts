@@ -8,13 +8,14 @@ import { call, openSse, sseEvents } from './testkit.js';
 const dir = mkdtempSync(join(tmpdir(), 'vantage-master-restart-'));
 const dbPath = join(dir, 'master.sqlite');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const admin = (m: { adminToken: string }) => ({ Authorization: `Bearer ${m.adminToken}` });
 
 it('keeps rows and events across a restart on the same file', async () => {
   const first = await startMaster({ dbPath, seed: true });
   await call(first.url, 'PUT', '/api/products/d', { name: 'Danish', price: 9 });
   const committed = await call(first.url, 'PATCH', '/api/products/a', { price: 13 }, { 'Idempotency-Key': 'k-restart' });
   expect(committed.status).toBe(200);
-  const before = (await call(first.url, 'GET', '/admin/stats')).body.events as number;
+  const before = (await call(first.url, 'GET', '/admin/stats', undefined, admin(first))).body.events as number;
   await first.close();
 
   const second = await startMaster({ dbPath });
@@ -26,7 +27,7 @@ it('keeps rows and events across a restart on the same file', async () => {
       { id: 'c', name: 'Cinnamon Roll', price: 15 },
       { id: 'd', name: 'Danish', price: 9 },
     ]);
-    expect((await call(second.url, 'GET', '/admin/stats')).body.events).toBe(before);
+    expect((await call(second.url, 'GET', '/admin/stats', undefined, admin(second))).body.events).toBe(before);
 
     const replay = await call(second.url, 'PATCH', '/api/products/a', { price: 13 }, { 'Idempotency-Key': 'k-restart' });
     expect(replay.headers.get('idempotent-replayed')).toBe('true');
@@ -41,7 +42,7 @@ it('keeps rows and events across a restart on the same file', async () => {
     client.close();
 
     await call(second.url, 'PUT', '/api/products/e', {});
-    expect((await call(second.url, 'GET', '/admin/stats')).body.events).toBe(before + 1);
+    expect((await call(second.url, 'GET', '/admin/stats', undefined, admin(second))).body.events).toBe(before + 1);
   } finally {
     await second.close();
   }

@@ -5,13 +5,18 @@ import type { Duplex } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { WebSocketServer } from 'ws';
 import { handleAdmin } from './admin.js';
+import { assertAdmin, newAdminToken } from './admin-token.js';
 import { firstPresent, handleApi } from './api.js';
 import { Chaos } from './chaos.js';
 import type { Master } from './context.js';
 import { HttpError, notFound } from './errors.js';
 import { FeedHub } from './feed.js';
+import type { FeedLimits } from './feed.js';
 import { parseTarget, sendError } from './http.js';
-import { assertWriteOrigin, defaultOrigins, setCorsHeaders } from './origin.js';
+import { DEFAULT_LIMITS, limitConnections, timeoutOptions } from './limits.js';
+import type { ConnectionLimits } from './limits.js';
+import { assertHost, assertOrigin, audience, setCorsHeaders } from './origin.js';
+import { DEFAULT_CSP, setSecurityHeaders } from './security-headers.js';
 import { seedProducts } from './seed.js';
 import { serveWs } from './socket.js';
 import { serveStatic } from './static.js';
@@ -26,16 +31,33 @@ export interface MasterOptions {
   seedRows?: number;
   chaos?: boolean;
   staticDir?: string;
+  /** How long an Idempotency-Key is remembered (default 24 h). */
   idempotencyTtlMs?: number;
+  /** Keys remembered in total / per client address; past them the oldest go first. */
+  idempotencyMaxKeys?: number;
+  idempotencyMaxKeysPerClient?: number;
   maxBodyBytes?: number;
+  /** Page origins that may write and open feeds besides the server's own (e.g. a dev server's). */
   allowedOrigins?: string[];
+  /** Host header values (`name:port`) to answer besides the server's own names and those of `allowedOrigins`. */
+  allowedHosts?: string[];
+  /** The token `/admin` requires (`Authorization: Bearer`); generated when absent. */
+  adminToken?: string;
+  /** Content-Security-Policy of served static files (default: same origin only, nothing inline). */
+  contentSecurityPolicy?: string;
+  /** Connection caps and request timeouts; defaults in limits.ts. */
+  limits?: Partial<ConnectionLimits>;
   heartbeatMs?: number;
   eventRetention?: number;
+  /** Change-feed backlog cap and per-connection buffer; defaults in feed.ts. */
+  feedLimits?: Partial<FeedLimits>;
 }
 
 export interface RunningMaster {
   url: string;
   port: number;
+  /** Send as `Authorization: Bearer <adminToken>` to `/admin/*`. */
+  adminToken: string;
   close(): Promise<void>;
 }
 
@@ -65,17 +87,22 @@ async function injectLatency(ctx: Master): Promise<boolean> {
 }
 
 async function route(req: IncomingMessage, res: ServerResponse, ctx: Master): Promise<void> {
+  setSecurityHeaders(res, undefined);
+  assertHost(req, ctx.audience);
   const { segments, query } = parseTarget(req.url);
   const [head, ...rest] = segments;
-  setCorsHeaders(req, res, ctx.allowedOrigins);
+  if (head !== 'api' && head !== 'admin') setSecurityHeaders(res, ctx.pageCsp);
+  setCorsHeaders(req, res, ctx.audience);
   if (head === 'api') {
     if (ctx.chaos.refusing()) return void req.socket.destroy();
     if (!(await injectLatency(ctx))) return void req.socket.destroy();
-    assertWriteOrigin(req, ctx.allowedOrigins);
+    assertOrigin(req, ctx.audience);
     return handleApi(req, res, ctx, rest, query);
   }
   if (head === 'admin') {
-    assertWriteOrigin(req, ctx.allowedOrigins);
+    assertOrigin(req, ctx.audience);
+    // A CORS preflight carries no credentials; it learns only the Allow list.
+    if (req.method !== 'OPTIONS') assertAdmin(req, ctx.adminToken, ctx.chaosEnabled);
     return handleAdmin(req, res, ctx, rest);
   }
   if (ctx.staticDir !== undefined) return serveStatic(req, res, ctx.staticDir, segments);
@@ -99,17 +126,22 @@ function refuseUpgrade(socket: Duplex, status: string): void {
   socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }
 
+// The reason phrases of the statuses an upgrade is refused with.
+const UPGRADE_REFUSALS: Record<number, string> = { 400: '400 Bad Request', 403: '403 Forbidden', 404: '404 Not Found' };
+
 /** Starts the reference master: the remote database the demo and the client tests talk to. */
 export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
   const host = opts.host ?? '127.0.0.1';
   const store = new Store(opts.dbPath, {
     eventRetention: opts.eventRetention ?? 10_000,
     idempotencyTtlMs: opts.idempotencyTtlMs ?? 24 * 60 * 60 * 1000,
+    idempotencyMaxKeys: opts.idempotencyMaxKeys ?? 100_000,
+    idempotencyMaxKeysPerClient: opts.idempotencyMaxKeysPerClient ?? 10_000,
   });
   if (opts.seed === true || (opts.seedRows ?? 0) > 0) {
     seedProducts(store, { sample: opts.seed === true, rows: opts.seedRows ?? 0 });
   }
-  const hub = new FeedHub(store);
+  const hub = new FeedHub(store, opts.feedLimits);
   let closed = false;
   const ctx: Master = {
     store,
@@ -120,17 +152,24 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
     staticDir: opts.staticDir,
     maxBodyBytes: opts.maxBodyBytes ?? 1024 * 1024,
     heartbeatMs: opts.heartbeatMs ?? 15_000,
-    allowedOrigins: new Set(),
+    audience: { origins: new Set(), hosts: new Set() },
+    adminToken: opts.adminToken ?? newAdminToken(),
+    pageCsp: opts.contentSecurityPolicy ?? DEFAULT_CSP,
     isClosed: () => closed,
   };
 
-  const server = createServer((req, res) => {
+  const limits = { ...DEFAULT_LIMITS, ...opts.limits };
+  const server = createServer(timeoutOptions(limits), (req, res) => {
     route(req, res, ctx).catch((err: unknown) => answerError(res, err));
   });
+  limitConnections(server, limits);
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
     void (async () => {
+      // Checked here, before socket.ts takes the connection over.
+      assertHost(req, ctx.audience);
+      assertOrigin(req, ctx.audience, { upgrade: true });
       const { segments, query } = parseTarget(req.url);
       const [api, table, ws, ...extra] = segments;
       if (api !== 'api' || ws !== 'ws' || table === undefined || extra.length > 0) return refuseUpgrade(socket, '404 Not Found');
@@ -140,7 +179,10 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
       wss.handleUpgrade(req, socket, head, (client) => {
         serveWs(client, hub, table, firstPresent(query.get('since'), query.get('lastEventId')), ctx.heartbeatMs);
       });
-    })().catch(() => refuseUpgrade(socket, '400 Bad Request'));
+    })().catch((err: unknown) => {
+      const status = err instanceof HttpError ? err.status : 400;
+      refuseUpgrade(socket, UPGRADE_REFUSALS[status] ?? '400 Bad Request');
+    });
   });
 
   let port: number;
@@ -150,7 +192,7 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
     store.close();
     throw err;
   }
-  ctx.allowedOrigins = new Set(opts.allowedOrigins ?? defaultOrigins(host, port));
+  ctx.audience = audience(host, port, opts.allowedOrigins, opts.allowedHosts);
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -168,5 +210,5 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
     return closing;
   };
 
-  return { url: `http://${hostForUrl(host)}:${port}`, port, close };
+  return { url: `http://${hostForUrl(host)}:${port}`, port, adminToken: ctx.adminToken, close };
 }

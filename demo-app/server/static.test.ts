@@ -3,6 +3,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { DEFAULT_CSP } from './security-headers.js';
 import { call, startTestMaster } from './testkit.js';
 import type { TestMaster } from './testkit.js';
 
@@ -62,7 +63,6 @@ it('serves each file type with its content type', async () => {
     '/assets/app.js': /^text\/javascript/,
     '/assets/app.mjs': /^text\/javascript/,
     '/assets/app.css': /^text\/css/,
-    '/assets/app.js.map': /^application\/json/,
     '/data.json': /^application\/json/,
     '/manifest.webmanifest': /^application\/manifest\+json$/,
     '/icon.svg': /^image\/svg\+xml$/,
@@ -80,6 +80,39 @@ it('serves each file type with its content type', async () => {
 it('marks only sw.js and index.html as no-cache', async () => {
   expect((await fetch(`${master.url}/sw.js`)).headers.get('cache-control')).toBe('no-cache');
   expect((await fetch(`${master.url}/assets/app.js`)).headers.get('cache-control')).toBeNull();
+});
+
+it('does not serve source maps', async () => {
+  for (const path of ['/assets/app.js.map', '/assets/app.js.MAP']) expect((await fetch(master.url + path)).status, path).toBe(404);
+});
+
+it('sends CSP, nosniff, frame and referrer protection with every file', async () => {
+  for (const path of ['/', '/assets/app.js', '/icon.svg']) {
+    const headers = (await fetch(master.url + path)).headers;
+    expect(headers.get('content-security-policy'), path).toBe(DEFAULT_CSP);
+    expect(headers.get('content-security-policy'), path).toMatch(/frame-ancestors 'none'/);
+    expect(headers.get('content-security-policy'), path).toMatch(/script-src 'self'(;|$)/);
+    expect(headers.get('x-content-type-options'), path).toBe('nosniff');
+    expect(headers.get('x-frame-options'), path).toBe('DENY');
+    expect(headers.get('referrer-policy'), path).toBe('no-referrer');
+  }
+});
+
+it('locks API answers down harder: no CSP source at all', async () => {
+  for (const path of ['/api/products', '/api/products/nope']) {
+    const headers = (await fetch(master.url + path)).headers;
+    expect(headers.get('content-security-policy'), path).toBe("default-src 'none'; frame-ancestors 'none'");
+    expect(headers.get('x-content-type-options'), path).toBe('nosniff');
+  }
+});
+
+it('takes another page CSP from the options', async () => {
+  const loose = await startTestMaster({ staticDir: join(root, 'site'), contentSecurityPolicy: "default-src 'self' 'unsafe-inline'" });
+  try {
+    expect((await fetch(`${loose.url}/`)).headers.get('content-security-policy')).toBe("default-src 'self' 'unsafe-inline'");
+  } finally {
+    await loose.dispose();
+  }
 });
 
 it('404s missing files, directories and dotfiles', async () => {

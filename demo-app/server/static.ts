@@ -10,7 +10,6 @@ const CONTENT_TYPES: Record<string, string> = {
   '.mjs': 'text/javascript; charset=utf-8',
   '.css': 'text/css; charset=utf-8',
   '.json': 'application/json; charset=utf-8',
-  '.map': 'application/json; charset=utf-8',
   '.webmanifest': 'application/manifest+json',
   '.svg': 'image/svg+xml',
   '.png': 'image/png',
@@ -26,12 +25,15 @@ const ALWAYS_REVALIDATE = new Set(['index.html', 'sw.js']);
 // before the path is ever built.
 const isSafeSegment = (s: string): boolean => s !== '' && !s.startsWith('.') && !/[\\/\0]/.test(s);
 
+// Source maps give away the source; the build writes them for local debugging only.
+const isServable = (name: string): boolean => !name.toLowerCase().endsWith('.map');
+
 /** Serves a file from `root` for GET/HEAD; `/` means `index.html`. */
 export async function serveStatic(req: IncomingMessage, res: ServerResponse, root: string, segments: string[]): Promise<void> {
   const method = req.method ?? 'GET';
   if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed(method, ['GET', 'HEAD']);
   const parts = segments.length === 0 ? ['index.html'] : segments;
-  if (!parts.every(isSafeSegment)) throw notFound();
+  if (!parts.every(isSafeSegment) || !isServable(parts.at(-1) ?? '')) throw notFound();
   const base = resolve(root);
   const file = resolve(base, ...parts);
   if (!file.startsWith(base + sep)) throw notFound();

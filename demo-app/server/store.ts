@@ -11,15 +11,35 @@ export interface ChangeEvent {
   id?: string;
 }
 
-/** A response remembered for an Idempotency-Key. `body` is null for bodiless responses. */
+/** A response as sent: `body` is null for bodiless responses. */
 export interface StoredResponse {
   status: number;
   body: unknown;
 }
 
+/**
+ * What is kept for an Idempotency-Key (see idempotency.ts): enough to
+ * recognise the request again and to answer a replay, not a copy of the row.
+ */
+export interface KeyRecord {
+  key: string;
+  fingerprint: string;
+  /** The client address that sent it; bounds are per client. */
+  client: string;
+  status: number;
+  table: string;
+  /** The row the write answered with; null for bodiless answers. */
+  rowId: string | null;
+  /** The answer's JSON when small; otherwise null and a replay re-reads `rowId`. */
+  body: string | null;
+}
+
 export interface StoreOptions {
   eventRetention: number;
   idempotencyTtlMs: number;
+  /** Keys kept in total and per client address; past them the oldest go first. */
+  idempotencyMaxKeys: number;
+  idempotencyMaxKeysPerClient: number;
 }
 
 const SCHEMA = `
@@ -39,13 +59,21 @@ const SCHEMA = `
     at     INTEGER NOT NULL
   );
   CREATE INDEX IF NOT EXISTS events_by_table ON events (tbl, id);
-  CREATE TABLE IF NOT EXISTS idempotency (
-    scope  TEXT PRIMARY KEY,
-    status INTEGER NOT NULL,
-    body   TEXT,
-    at     INTEGER NOT NULL
+  -- The first version kept whole responses under a per-route scope; those
+  -- cannot answer a lookup by key and fingerprint, so they go.
+  DROP TABLE IF EXISTS idempotency;
+  CREATE TABLE IF NOT EXISTS idempotency_keys (
+    key         TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    client      TEXT NOT NULL,
+    status      INTEGER NOT NULL,
+    tbl         TEXT NOT NULL,
+    row_id      TEXT,
+    body        TEXT,
+    at          INTEGER NOT NULL
   );
-  CREATE INDEX IF NOT EXISTS idempotency_by_age ON idempotency (at);
+  CREATE INDEX IF NOT EXISTS idempotency_keys_by_age ON idempotency_keys (at);
+  CREATE INDEX IF NOT EXISTS idempotency_keys_by_client ON idempotency_keys (client);
   CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value INTEGER NOT NULL
@@ -108,13 +136,27 @@ export class Store {
       setMeta: db.prepare<[string, number]>(
         'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
       ),
-      findResponse: db.prepare<[string, number], { status: number; body: string | null }>(
-        'SELECT status, body FROM idempotency WHERE scope = ? AND at > ?',
+      findKey: db.prepare<[string, number], KeyRecord>(
+        `SELECT key, fingerprint, client, status, tbl AS "table", row_id AS rowId, body
+           FROM idempotency_keys WHERE key = ? AND at > ?`,
       ),
-      saveResponse: db.prepare<[string, number, string | null, number]>(
-        'INSERT OR REPLACE INTO idempotency (scope, status, body, at) VALUES (?, ?, ?, ?)',
+      saveKey: db.prepare<[string, string, string, number, string, string | null, string | null, number]>(
+        `INSERT OR REPLACE INTO idempotency_keys (key, fingerprint, client, status, tbl, row_id, body, at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
-      purgeResponses: db.prepare<[number]>('DELETE FROM idempotency WHERE at <= ?'),
+      purgeKeys: db.prepare<[number]>('DELETE FROM idempotency_keys WHERE at <= ?'),
+      // Rowids grow with every insert, so "all but the newest N" is a rowid
+      // range: the bounds cost an index step, not a count of the table.
+      trimKeys: db.prepare<[number]>(
+        'DELETE FROM idempotency_keys WHERE rowid <= (SELECT max(rowid) FROM idempotency_keys) - ?',
+      ),
+      trimClientKeys: db.prepare<[string, number]>(
+        `DELETE FROM idempotency_keys WHERE rowid IN
+           (SELECT rowid FROM idempotency_keys WHERE client = ? ORDER BY rowid DESC LIMIT -1 OFFSET ?)`,
+      ),
+      countKeys: db.prepare<[], { n: number; bytes: number }>(
+        'SELECT count(*) AS n, coalesce(sum(length(CAST(body AS BLOB))), 0) AS bytes FROM idempotency_keys',
+      ),
     };
   }
 
@@ -183,20 +225,27 @@ export class Store {
     return this.stmt.eventsAfter.all(table, eventId).map(toEvent);
   }
 
-  findResponse(scope: string, now: number): StoredResponse | undefined {
-    const found = this.stmt.findResponse.get(scope, now - this.opts.idempotencyTtlMs);
-    if (found === undefined) return undefined;
-    return { status: found.status, body: found.body === null ? null : JSON.parse(found.body) };
+  /** The key's record, unless it is older than the retention window. */
+  findKey(key: string, now: number): KeyRecord | undefined {
+    return this.stmt.findKey.get(key, now - this.opts.idempotencyTtlMs);
   }
 
-  /** Remembers a response; call inside the write's transaction. */
-  saveResponse(scope: string, response: StoredResponse, now: number): void {
-    const body = response.body === null || response.body === undefined ? null : JSON.stringify(response.body);
-    this.stmt.saveResponse.run(scope, response.status, body, now);
+  /**
+   * Remembers a key, drops expired ones and keeps the bounds (oldest first);
+   * call inside the write's transaction.
+   */
+  saveKey(record: KeyRecord, now: number): void {
+    this.stmt.purgeKeys.run(now - this.opts.idempotencyTtlMs);
+    const r = record;
+    this.stmt.saveKey.run(r.key, r.fingerprint, r.client, r.status, r.table, r.rowId, r.body, now);
+    this.stmt.trimClientKeys.run(r.client, this.opts.idempotencyMaxKeysPerClient);
+    this.stmt.trimKeys.run(this.opts.idempotencyMaxKeys);
   }
 
-  purgeExpiredResponses(now: number): void {
-    this.stmt.purgeResponses.run(now - this.opts.idempotencyTtlMs);
+  /** How many keys are kept and the bytes of the answers kept with them. */
+  keyStats(): { keys: number; bodyBytes: number } {
+    const { n, bytes } = this.stmt.countKeys.get() ?? { n: 0, bytes: 0 };
+    return { keys: n, bodyBytes: bytes };
   }
 
   close(): void {

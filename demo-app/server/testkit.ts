@@ -14,14 +14,19 @@ export interface TestMaster extends RunningMaster {
   dispose(): Promise<void>;
 }
 
+// The admin token of each running test master, by URL, so `call` can send it.
+const adminTokens = new Map<string, string>();
+
 export async function startTestMaster(opts: Partial<MasterOptions> = {}): Promise<TestMaster> {
   const dir = mkdtempSync(join(tmpdir(), 'vantage-master-'));
   const dbPath = opts.dbPath ?? join(dir, 'master.sqlite');
   const master = await startMaster({ port: 0, ...opts, dbPath });
+  adminTokens.set(master.url, master.adminToken);
   return {
     ...master,
     dbPath,
     dispose: async () => {
+      adminTokens.delete(master.url);
       await master.close();
       rmSync(dir, { recursive: true, force: true });
     },
@@ -35,7 +40,11 @@ export interface Reply {
   body: any;
 }
 
-/** Sends one request; `body` is JSON-encoded unless it is already a string. */
+/**
+ * Sends one request; `body` is JSON-encoded unless it is already a string.
+ * `/admin` calls to a test master carry its token unless `headers` set
+ * `Authorization` themselves.
+ */
 export async function call(
   base: string,
   method: string,
@@ -43,7 +52,10 @@ export async function call(
   body?: unknown,
   headers: Record<string, string> = {},
 ): Promise<Reply> {
-  const init: RequestInit = { method, headers };
+  const token = adminTokens.get(base);
+  const auth: Record<string, string> =
+    path.startsWith('/admin') && token !== undefined && !('Authorization' in headers) ? { Authorization: `Bearer ${token}` } : {};
+  const init: RequestInit = { method, headers: { ...auth, ...headers } };
   if (body !== undefined) init.body = typeof body === 'string' ? body : JSON.stringify(body);
   const res = await fetch(base + path, init);
   const text = await res.text();
@@ -140,9 +152,9 @@ export function openSse(url: string, headers: Record<string, string> = {}): Prom
   });
 }
 
-/** The change/reset events of an SSE stream, without comments and retry lines. */
+/** The change/reset events of an SSE stream, without heartbeats, comments and retry lines. */
 export const sseEvents = (frames: SseFrame[]): Extract<SseFrame, { type: 'event' }>[] =>
-  frames.filter((f): f is Extract<SseFrame, { type: 'event' }> => f.type === 'event');
+  frames.filter((f): f is Extract<SseFrame, { type: 'event' }> => f.type === 'event' && f.event !== 'heartbeat');
 
 export interface WsClient {
   messages: Collector<any>;

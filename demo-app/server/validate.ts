@@ -1,10 +1,10 @@
+import { idProblem } from '../../src/ids.js';
 import { HttpError } from './errors.js';
 
 /** A JSON object as stored and returned: always carries its `id`. */
 export type Row = Record<string, unknown> & { id: string };
 
 const TABLE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
-const ROW_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 
 export function isTableName(name: string): boolean {
   return TABLE_NAME.test(name);
@@ -16,12 +16,10 @@ export function assertTableName(name: string): void {
   }
 }
 
-export function isRowId(value: unknown): value is string {
-  return typeof value === 'string' && ROW_ID.test(value);
-}
-
+/** Ids follow the protocol's one id rule (src/ids.ts), the same the client checks before queueing. */
 export function assertRowId(value: unknown): asserts value is string {
-  if (!isRowId(value)) throw new HttpError(400, 'invalid_id', `id must be a string matching ${ROW_ID.source}`);
+  const problem = idProblem(value);
+  if (problem !== undefined) throw new HttpError(400, 'invalid_id', problem);
 }
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
