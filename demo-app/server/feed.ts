@@ -1,7 +1,13 @@
 import type { ChangeEvent, Store } from './store.js';
 
-/** What a feed connection is told: a change, or that it must start over. */
-export type FeedMessage = { type: 'change'; event: ChangeEvent } | { type: 'reset'; eventId: number };
+/**
+ * What a feed connection is told: a change, that it must start over from
+ * `eventId` (the head), or that the master is still there.
+ */
+export type FeedMessage =
+  | { type: 'change'; event: ChangeEvent }
+  | { type: 'reset'; eventId: number }
+  | { type: 'heartbeat'; intervalMs: number };
 
 /** One open SSE or WebSocket connection, as the hub sees it. */
 export interface FeedConnection {
@@ -9,6 +15,25 @@ export interface FeedConnection {
   /** Ends the connection from the server side (shutdown). */
   end(): void;
 }
+
+/** How much one feed connection may cost the master. */
+export interface FeedLimits {
+  /** A resume that needs more events than this gets `reset` with the head id instead of the backlog. */
+  maxBacklog: number;
+  /**
+   * Bytes a connection may have waiting to be written. A reader that falls
+   * this far behind is dropped: it resumes with `since` (or gets a reset),
+   * while the master's memory stays bounded by connections × this.
+   */
+  maxBufferedBytes: number;
+}
+
+// The backlog cap fits well inside the buffer (1,000 events of ~100 bytes),
+// so a healthy client is never dropped for the size of its own resume.
+export const DEFAULT_FEED_LIMITS: FeedLimits = { maxBacklog: 1000, maxBufferedBytes: 256 * 1024 };
+
+/** The part of the store the hub reads: the change log. */
+export type ChangeLog = Pick<Store, 'latestEventId' | 'trimmedThrough' | 'eventsAfter'>;
 
 interface Subscriber {
   table: string;
@@ -25,22 +50,34 @@ interface Subscriber {
 export class FeedHub {
   private readonly subscribers = new Set<Subscriber>();
   private paused = false;
+  readonly limits: FeedLimits;
 
-  constructor(private readonly store: Store) {}
+  constructor(
+    private readonly store: ChangeLog,
+    limits: Partial<FeedLimits> = {},
+  ) {
+    this.limits = { ...DEFAULT_FEED_LIMITS, ...limits };
+  }
 
   /**
-   * `resumeFrom` is the last event id the client saw (absent: only live
-   * events). Returns the unsubscribe function.
+   * `resumeFrom` is the last event id the client saw. Without one the client
+   * is told the head id at once (a `reset`), so a first visit after an absence
+   * knows its cache may be stale and has a point to resume from. Returns the
+   * unsubscribe function.
    */
   subscribe(table: string, resumeFrom: string | undefined, conn: FeedConnection): () => void {
     const sub: Subscriber = { table, conn, held: [] };
-    if (resumeFrom !== undefined) {
-      for (const message of this.backlog(table, resumeFrom)) this.deliver(sub, message);
-    }
+    const first = resumeFrom === undefined ? [this.head()] : this.backlog(table, resumeFrom);
+    for (const message of first) this.deliver(sub, message);
     this.subscribers.add(sub);
     return () => {
       this.subscribers.delete(sub);
     };
+  }
+
+  /** How many connections are subscribed. */
+  get size(): number {
+    return this.subscribers.size;
   }
 
   publish(event: ChangeEvent): void {
@@ -66,16 +103,21 @@ export class FeedHub {
     for (const sub of subs) sub.conn.end();
   }
 
+  private head(): FeedMessage {
+    return { type: 'reset', eventId: this.store.latestEventId() };
+  }
+
   private backlog(table: string, resumeFrom: string): FeedMessage[] {
     const latest = this.store.latestEventId();
     const since = /^\d{1,15}$/.test(resumeFrom) ? Number(resumeFrom) : NaN;
     // An id past the end comes from another database (or a wiped one); one
     // below the trim mark means events the client needs are gone. Either way
     // the client can only start over.
-    if (Number.isNaN(since) || since > latest || since < this.store.trimmedThrough()) {
-      return [{ type: 'reset', eventId: latest }];
-    }
-    return this.store.eventsAfter(table, since).map((event) => ({ type: 'change', event }));
+    if (Number.isNaN(since) || since > latest || since < this.store.trimmedThrough()) return [this.head()];
+    const events = this.store.eventsAfter(table, since);
+    // Refetching is cheaper for both sides than replaying a long absence.
+    if (events.length > this.limits.maxBacklog) return [this.head()];
+    return events.map((event) => ({ type: 'change', event }));
   }
 
   private deliver(sub: Subscriber, message: FeedMessage): void {

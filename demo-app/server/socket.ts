@@ -1,8 +1,9 @@
-import type { WebSocket } from 'ws';
+import { WebSocket } from 'ws';
 import type { FeedHub, FeedMessage } from './feed.js';
 
 /** Renders one feed message as a WebSocket text frame. */
 export function formatWs(message: FeedMessage): string {
+  if (message.type === 'heartbeat') return JSON.stringify({ type: 'heartbeat', intervalMs: message.intervalMs });
   if (message.type === 'reset') return JSON.stringify({ type: 'reset', eventId: String(message.eventId) });
   const { eventId, kind, id } = message.event;
   const base = { type: 'change', eventId: String(eventId), kind };
@@ -12,21 +13,49 @@ export function formatWs(message: FeedMessage): string {
 // Long enough for a well-behaved client to answer our close frame.
 const CLOSE_GRACE_MS = 1000;
 
-/** Serves `GET /api/:table/ws` on an accepted WebSocket until either side closes. */
+// Heartbeat rounds in a row without a pong or message before the peer counts
+// as gone. Two, not one: after a stalled event loop the heartbeat timer runs
+// before the pong that already arrived is read.
+const MISSED_HEARTBEATS = 2;
+
+/**
+ * Serves `GET /api/:table/ws` on an accepted WebSocket until either side
+ * closes. Each heartbeat is a JSON message (the browser API hides protocol
+ * pings from pages) and a protocol ping, which browsers answer on their own;
+ * a peer that answers nothing is closed, so half-open sockets do not pile up.
+ */
 export function serveWs(ws: WebSocket, hub: FeedHub, table: string, resumeFrom: string | undefined, heartbeatMs: number): void {
+  const send = (message: FeedMessage): void => {
+    if (ws.readyState !== WebSocket.OPEN) return;
+    ws.send(formatWs(message));
+    // A reader that fell behind would otherwise make us buffer every later event for it.
+    if (ws.bufferedAmount > hub.limits.maxBufferedBytes) ws.terminate();
+  };
+  const heartbeat: FeedMessage = { type: 'heartbeat', intervalMs: heartbeatMs };
+  send(heartbeat); // at once: it tells the client the interval to expect
   const unsubscribe = hub.subscribe(table, resumeFrom, {
-    send: (message) => ws.send(formatWs(message)),
+    send,
     end: () => {
       ws.close(1001, 'server shutting down');
       setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref();
     },
   });
-  const heartbeat = setInterval(() => {
-    ws.send(JSON.stringify({ type: 'ping' }));
-    ws.ping();
+  let answered = true;
+  let missed = 0;
+  const heard = (): void => {
+    answered = true;
+  };
+  ws.on('pong', heard);
+  ws.on('message', heard);
+  const timer = setInterval(() => {
+    missed = answered ? 0 : missed + 1;
+    answered = false;
+    if (missed >= MISSED_HEARTBEATS) return void ws.terminate();
+    send(heartbeat);
+    if (ws.readyState === WebSocket.OPEN) ws.ping();
   }, heartbeatMs);
   ws.on('close', () => {
-    clearInterval(heartbeat);
+    clearInterval(timer);
     unsubscribe();
   });
   // A socket error is followed by 'close'; listening keeps it from crashing the process.

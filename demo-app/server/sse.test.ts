@@ -12,9 +12,12 @@ async function feed(table: string, headers: Record<string, string> = {}, query =
   return client;
 }
 
-const events = (frames: SseFrame[]) => sseEvents(frames);
-const changeIds = (frames: SseFrame[]) => events(frames).map((e) => e.data.id);
-const hasChangeFor = (id: string) => (frames: SseFrame[]) => events(frames).some((e) => e.data.id === id);
+/** Change and reset events: what a client acts on. */
+const events = (frames: SseFrame[]) => sseEvents(frames).filter((e) => e.event !== 'heartbeat');
+const changes = (frames: SseFrame[]) => events(frames).filter((e) => e.event === 'change');
+const changeIds = (frames: SseFrame[]) => changes(frames).map((e) => e.data.id);
+const hasChangeFor = (id: string) => (frames: SseFrame[]) => changes(frames).some((e) => e.data.id === id);
+const heartbeats = (frames: SseFrame[]) => frames.filter((f) => f.type === 'event' && f.event === 'heartbeat');
 
 beforeAll(async () => {
   master = await startTestMaster({ eventRetention: 5, heartbeatMs: 50 });
@@ -42,7 +45,7 @@ it('delivers every kind of change in order, with ids', async () => {
   await call(base, 'PATCH', '/api/sse_kinds/b', { v: 3 });
   await call(base, 'DELETE', '/api/sse_kinds/a');
   await call(base, 'DELETE', '/api/sse_kinds');
-  const got = events(await client.frames.until((f) => events(f).length === 6, 'six changes'));
+  const got = changes(await client.frames.until((f) => changes(f).length === 6, 'six changes'));
 
   expect(got.map((e) => [e.event, e.data.kind, e.data.id])).toEqual([
     ['change', 'inserted', 'a'],
@@ -59,11 +62,15 @@ it('delivers every kind of change in order, with ids', async () => {
   expect(new Set(ids).size).toBe(6);
 });
 
-it('starts from now without a resume point', async () => {
+it('tells a connection without a resume point the head event id at once, as a reset, then sends live changes', async () => {
   await call(base, 'PUT', '/api/sse_now/before', {});
+  const head = (await call(base, 'GET', '/admin/stats')).body.events as number;
   const client = await feed('sse_now');
+  const [reset] = events(await client.frames.until((f) => events(f).length === 1, 'the reset'));
+  expect(reset).toEqual({ type: 'event', id: String(head), event: 'reset', data: { eventId: String(head) } });
   await call(base, 'PUT', '/api/sse_now/after', {});
   const frames = await client.frames.until(hasChangeFor('after'), 'the live change');
+  expect(events(frames).map((e) => e.event)).toEqual(['reset', 'change']);
   expect(changeIds(frames)).toEqual(['after']);
 });
 
@@ -78,7 +85,7 @@ it('only sends events of its own table', async () => {
 it('a reconnect with Last-Event-ID gets exactly what it missed', async () => {
   const first = await feed('sse_resume');
   await call(base, 'PUT', '/api/sse_resume/seen', {});
-  const seen = events(await first.frames.until(hasChangeFor('seen'), 'the seen change'))[0];
+  const seen = changes(await first.frames.until(hasChangeFor('seen'), 'the seen change'))[0];
   first.close();
   await first.ended;
 
@@ -142,10 +149,36 @@ it('replays everything from 0 when nothing was trimmed', async () => {
   }
 });
 
-it('sends a heartbeat comment', async () => {
+it('sends heartbeats as events a client sees, advertising the interval: one at once, then one per interval', async () => {
   const client = await feed('sse_ping');
-  const frames = await client.frames.until((f) => f.some((x) => x.type === 'comment'), 'a ping');
-  expect(frames.find((x) => x.type === 'comment')).toEqual({ type: 'comment', text: 'ping' });
+  const frames = await client.frames.until((f) => heartbeats(f).length >= 3, 'three heartbeats');
+  expect(frames[1]).toEqual({ type: 'event', id: undefined, event: 'heartbeat', data: { intervalMs: 50 } });
+  expect(frames.some((x) => x.type === 'comment')).toBe(false); // EventSource would never show a comment
+});
+
+it('past the backlog cap, sends a reset with the head id instead of the backlog', async () => {
+  const capped = await startTestMaster({ feedLimits: { maxBacklog: 3 } });
+  try {
+    for (const id of ['w', 'x', 'y', 'z']) await call(capped.url, 'PUT', `/api/t/${id}`, {});
+    const tooFar = await openSse(`${capped.url}/api/t/events`, { 'Last-Event-ID': '0' });
+    const withinCap = await openSse(`${capped.url}/api/t/events`, { 'Last-Event-ID': '1' });
+    expect(events(await tooFar.frames.until((f) => events(f).length === 1, 'the reset'))).toEqual([
+      { type: 'event', id: '4', event: 'reset', data: { eventId: '4' } },
+    ]);
+    const replayed = await withinCap.frames.until((f) => events(f).length === 3, 'the backlog');
+    expect(events(replayed).map((e) => [e.event, e.data.id])).toEqual([
+      ['change', 'x'],
+      ['change', 'y'],
+      ['change', 'z'],
+    ]);
+    await call(capped.url, 'PUT', '/api/t/live', {});
+    await tooFar.frames.until(hasChangeFor('live'), 'the live change after the reset');
+    expect(events(tooFar.frames.items).map((e) => e.event)).toEqual(['reset', 'change']);
+    tooFar.close();
+    withinCap.close();
+  } finally {
+    await capped.dispose();
+  }
 });
 
 it('close() ends open streams', async () => {

@@ -3,6 +3,8 @@ import type { FeedHub, FeedMessage } from './feed.js';
 
 /** Renders one feed message in the text/event-stream format. */
 export function formatSse(message: FeedMessage): string {
+  // No `id:` on a heartbeat: it is not a point to resume from.
+  if (message.type === 'heartbeat') return `event: heartbeat\ndata: ${JSON.stringify({ intervalMs: message.intervalMs })}\n\n`;
   if (message.type === 'reset') {
     const eventId = String(message.eventId);
     return `id: ${eventId}\nevent: reset\ndata: ${JSON.stringify({ eventId })}\n\n`;
@@ -12,7 +14,11 @@ export function formatSse(message: FeedMessage): string {
   return `id: ${eventId}\nevent: change\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
-/** Serves `GET /api/:table/events` until either side closes. */
+/**
+ * Serves `GET /api/:table/events` until either side closes. Heartbeats are
+ * events, not comments: EventSource never surfaces comments, and a client can
+ * only notice a dead connection by what it sees.
+ */
 export function serveSse(
   req: IncomingMessage,
   res: ServerResponse,
@@ -29,18 +35,27 @@ export function serveSse(
     'X-Accel-Buffering': 'no',
   });
   res.write('retry: 1000\n\n');
+  const send = (message: FeedMessage): void => {
+    if (res.destroyed || res.writableEnded) return;
+    res.write(formatSse(message));
+    // A reader that stopped reading (or a dead peer) would otherwise make us
+    // buffer every later event for it.
+    if (res.writableLength > hub.limits.maxBufferedBytes) res.destroy();
+  };
+  const heartbeat: FeedMessage = { type: 'heartbeat', intervalMs: heartbeatMs };
+  send(heartbeat); // at once: it tells the client the interval to expect
   const unsubscribe = hub.subscribe(table, resumeFrom, {
-    send: (message) => res.write(formatSse(message)),
+    send,
     // The connection cannot serve another request after a stream, so close it too.
     end: () => {
       res.end();
       req.socket.end();
     },
   });
-  const heartbeat = setInterval(() => res.write(': ping\n\n'), heartbeatMs);
+  const timer = setInterval(() => send(heartbeat), heartbeatMs);
   req.socket.setNoDelay(true);
   res.on('close', () => {
-    clearInterval(heartbeat);
+    clearInterval(timer);
     unsubscribe();
   });
 }

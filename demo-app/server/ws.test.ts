@@ -15,8 +15,10 @@ async function feed(table: string, query = ''): Promise<WsClient> {
   return client;
 }
 
-const feedMessages = (messages: Message[]) => messages.filter((m) => m.type !== 'ping');
-const changeIds = (messages: Message[]) => feedMessages(messages).map((m) => m.id);
+/** Change and reset messages: what a client acts on. */
+const feedMessages = (messages: Message[]) => messages.filter((m) => m.type !== 'heartbeat');
+const changes = (messages: Message[]) => messages.filter((m) => m.type === 'change');
+const changeIds = (messages: Message[]) => changes(messages).map((m) => m.id);
 const hasChangeFor = (id: string) => (messages: Message[]) => messages.some((m) => m.type === 'change' && m.id === id);
 const latestEventId = async (): Promise<number> => (await call(base, 'GET', '/admin/stats')).body.events;
 
@@ -35,7 +37,7 @@ it('delivers changes in order as JSON messages', async () => {
   await call(base, 'PATCH', '/api/ws_kinds/a', { v: 1 });
   await call(base, 'DELETE', '/api/ws_kinds/a');
   await call(base, 'DELETE', '/api/ws_kinds');
-  const got = feedMessages(await client.messages.until((m) => feedMessages(m).length === 4, 'four changes'));
+  const got = changes(await client.messages.until((m) => changes(m).length === 4, 'four changes'));
   const latest = await latestEventId();
   expect(got).toEqual([
     { type: 'change', eventId: String(latest - 3), kind: 'inserted', id: 'a' },
@@ -45,12 +47,15 @@ it('delivers changes in order as JSON messages', async () => {
   ]);
 });
 
-it('starts from now without ?since, and only for its table', async () => {
+it('without ?since, is told the head event id at once as a reset, then only its own table\'s changes', async () => {
   await call(base, 'PUT', '/api/ws_now/before', {});
+  const head = await latestEventId();
   const client = await feed('ws_now');
   await call(base, 'PUT', '/api/ws_other/x', {});
   await call(base, 'PUT', '/api/ws_now/after', {});
-  expect(changeIds(await client.messages.until(hasChangeFor('after'), 'the live change'))).toEqual(['after']);
+  const got = feedMessages(await client.messages.until(hasChangeFor('after'), 'the live change'));
+  expect(got[0]).toEqual({ type: 'reset', eventId: String(head) });
+  expect(got.slice(1).map((m) => m.id)).toEqual(['after']);
 });
 
 it('a reconnect with ?since gets exactly what it missed', async () => {
@@ -86,9 +91,39 @@ it('sends a reset for an id from the future', async () => {
   expect(reset).toEqual({ type: 'reset', eventId: String(latest) });
 });
 
-it('sends heartbeat messages', async () => {
+it('sends heartbeat messages advertising the interval: one at once, then one per interval', async () => {
   const client = await feed('ws_ping');
-  await client.messages.until((m) => m.some((x) => x.type === 'ping'), 'a ping');
+  const got = await client.messages.until((m) => m.filter((x) => x.type === 'heartbeat').length >= 3, 'three heartbeats');
+  expect(got[0]).toEqual({ type: 'heartbeat', intervalMs: 50 });
+});
+
+it('closes a socket that answers no heartbeat, and keeps one that does', async () => {
+  const url = wsUrl(base, 'ws_idle');
+  const silent = new WebSocket(url, { autoPong: false }); // a peer that is gone, as the master sees it
+  const silentClosed = new Promise<number>((resolve) => silent.on('close', (code) => resolve(code)));
+  const answering = await feed('ws_idle');
+  let answeringClosed = false;
+  void answering.closed.then(() => (answeringClosed = true));
+  expect(await silentClosed).toBe(1006); // terminated, no close handshake
+  const beats = answering.messages.items.filter((m) => m.type === 'heartbeat').length;
+  await answering.messages.until((m) => m.filter((x) => x.type === 'heartbeat').length > beats + 2, 'more heartbeats');
+  expect(answeringClosed).toBe(false);
+});
+
+it('past the backlog cap, sends a reset with the head id instead of the backlog', async () => {
+  const capped = await startTestMaster({ feedLimits: { maxBacklog: 3 } });
+  try {
+    for (const id of ['w', 'x', 'y', 'z']) await call(capped.url, 'PUT', `/api/t/${id}`, {});
+    const tooFar = await openWs(wsUrl(capped.url, 't', '?since=0'));
+    const withinCap = await openWs(wsUrl(capped.url, 't', '?since=1'));
+    expect(feedMessages(await tooFar.messages.until((m) => feedMessages(m).length === 1, 'the reset'))).toEqual([{ type: 'reset', eventId: '4' }]);
+    const replayed = feedMessages(await withinCap.messages.until((m) => feedMessages(m).length === 3, 'the backlog'));
+    expect(replayed.map((m) => m.id)).toEqual(['x', 'y', 'z']);
+    tooFar.close();
+    withinCap.close();
+  } finally {
+    await capped.dispose();
+  }
 });
 
 it('refuses upgrades outside /api/:table/ws', async () => {

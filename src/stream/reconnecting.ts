@@ -1,6 +1,8 @@
 /**
  * The part SSE and WebSocket streams share: listeners, lazy connect, state,
- * backoff-and-reconnect, resume from the last event id (E2).
+ * backoff-and-reconnect, resume from the last event id (E2), noticing a
+ * silent (half-open) connection, and reconnecting at once when the network
+ * comes back.
  *
  * A transport only knows how to open one connection and report what happens
  * on it through a `ConnectionSink`; everything else lives here, once.
@@ -17,6 +19,20 @@ export const streamLog = logger('vantage-live:stream');
 /** Default reconnect backoff of the network streams: 500ms scale, 30s cap. */
 export const DEFAULT_STREAM_BACKOFF: BackoffPolicy = { baseMs: 500, capMs: 30_000 };
 
+/** Silence that means a dead connection until the master advertises its interval: twice its default 15s. */
+export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 30_000;
+
+/** Subscribes to "the network is back" (the `online` event); returns an unsubscribe function. */
+export type OnlineSignal = (listener: () => void) => () => void;
+
+/** The `online` event of the realm the stream runs in (window or worker); none under plain Node. */
+export const platformOnline: OnlineSignal = (listener) => {
+  const realm = globalThis as { addEventListener?: (t: string, l: () => void) => void; removeEventListener?: (t: string, l: () => void) => void };
+  if (typeof realm.addEventListener !== 'function') return () => {};
+  realm.addEventListener('online', listener);
+  return () => realm.removeEventListener?.('online', listener);
+};
+
 export interface ReconnectingStreamOptions {
   /** Resume after this event id on the first connect. */
   lastEventId?: string;
@@ -24,6 +40,15 @@ export interface ReconnectingStreamOptions {
   backoff?: BackoffPolicy;
   /** Called with every new event id, after the event reached the listeners (e.g. to persist it). */
   onEventId?: (id: string) => void;
+  /**
+   * A connection that shows nothing (no heartbeat, no event) for this long is
+   * taken for dead: closed, and reopened resuming with `since`. Default: twice
+   * the heartbeat interval the master advertises, DEFAULT_HEARTBEAT_TIMEOUT_MS
+   * before it has. 0 turns the check off (for masters without heartbeats).
+   */
+  heartbeatTimeoutMs?: number;
+  /** Where "back online" comes from; a stream waiting out its backoff then reconnects at once. Default: platformOnline. */
+  online?: OnlineSignal;
 }
 
 /** What a transport reports about one connection. Calls after the connection was dropped are ignored. */
@@ -32,6 +57,8 @@ export interface ConnectionSink {
   opened(): void;
   /** An event arrived. */
   event(e: LiveEvent): void;
+  /** The master said it is still there; `intervalMs` is the heartbeat interval it advertises, if it does. */
+  heartbeat(intervalMs?: number): void;
   /** The connection failed or closed: the stream closes it and reconnects after a backoff. */
   failed(reason: string): void;
 }
@@ -63,6 +90,13 @@ export abstract class ReconnectingLiveStream implements LiveStream {
   private readonly env: Env;
   private readonly policy: BackoffPolicy;
   private readonly onEventId: ((id: string) => void) | undefined;
+  private readonly heartbeatTimeoutMs: number | undefined;
+  private readonly online: OnlineSignal;
+  private advertisedIntervalMs: number | undefined;
+  /** env.now() of the last sign of life of the current connection. */
+  private lastHeard = 0;
+  private cancelWatchdog: (() => void) | undefined;
+  private stopOnline: (() => void) | undefined;
   private readonly listeners = new Set<{ fn: Listener }>();
   private readonly stateListeners = new Set<{ fn: (s: StreamState) => void }>();
   private _lastEventId: string | undefined;
@@ -81,6 +115,8 @@ export abstract class ReconnectingLiveStream implements LiveStream {
     this.policy = opts.backoff ?? DEFAULT_STREAM_BACKOFF;
     this.onEventId = opts.onEventId;
     this._lastEventId = opts.lastEventId;
+    this.heartbeatTimeoutMs = opts.heartbeatTimeoutMs;
+    this.online = opts.online ?? platformOnline;
   }
 
   /** Id of the last event seen (initially `opts.lastEventId`). */
@@ -105,7 +141,10 @@ export abstract class ReconnectingLiveStream implements LiveStream {
   subscribe(listener: Listener): () => void {
     const token = { fn: listener };
     this.listeners.add(token);
-    if (this.listeners.size === 1 && this._state === 'closed') this.connectNow();
+    if (this.listeners.size === 1 && this._state === 'closed') {
+      this.stopOnline = this.online(() => this.reconnectIfWaiting());
+      this.connectNow();
+    }
     return () => {
       if (!this.listeners.delete(token)) return;
       if (this.listeners.size === 0) this.stop();
@@ -135,12 +174,16 @@ export abstract class ReconnectingLiveStream implements LiveStream {
     this.generation++;
     this.cancelTimer?.();
     this.cancelTimer = undefined;
+    this.stopOnline?.();
+    this.stopOnline = undefined;
     this.dropConnection();
     this.attempt = 0;
     this.setState('closed');
   }
 
   private dropConnection(): void {
+    this.cancelWatchdog?.();
+    this.cancelWatchdog = undefined;
     const conn = this.connection;
     this.connection = undefined;
     if (!conn) return;
@@ -160,17 +203,33 @@ export abstract class ReconnectingLiveStream implements LiveStream {
     const sink: ConnectionSink = {
       opened: () => {
         if (!live()) return;
+        this.heard();
         this.attempt = 0;
         streamLog.debug('open', { transport: this.transport, url });
         this.setState('open');
       },
       event: (e) => {
-        if (live()) this.deliver(e);
+        if (!live()) return;
+        this.heard();
+        this.deliver(e);
+      },
+      heartbeat: (intervalMs) => {
+        if (!live()) return;
+        this.heard();
+        streamLog.debug('heartbeat', { transport: this.transport, intervalMs });
+        if (intervalMs === undefined || intervalMs === this.advertisedIntervalMs) return;
+        this.advertisedIntervalMs = intervalMs;
+        // The silence limit changed: count it from now on, not from the old timer.
+        this.cancelWatchdog?.();
+        this.armWatchdog(generation);
       },
       failed: (reason) => {
         if (live()) this.scheduleReconnect(reason);
       },
     };
+    // Armed before the connection opens: a connect into a black hole is as dead as a silent stream.
+    this.heard();
+    this.armWatchdog(generation);
     try {
       const conn = this.connect(url, sink);
       // The transport may already have failed synchronously (a new generation started).
@@ -179,6 +238,40 @@ export abstract class ReconnectingLiveStream implements LiveStream {
     } catch (err) {
       if (live()) this.scheduleReconnect(`connect threw: ${String(err)}`);
     }
+  }
+
+  /** How long a connection may stay silent; 0 when not checked. */
+  private get silenceLimitMs(): number {
+    return this.heartbeatTimeoutMs ?? (this.advertisedIntervalMs !== undefined ? 2 * this.advertisedIntervalMs : DEFAULT_HEARTBEAT_TIMEOUT_MS);
+  }
+
+  private heard(): void {
+    this.lastHeard = this.env.now();
+  }
+
+  /**
+   * One timer per connection, not one per message: when it fires it re-arms
+   * for what is left of the silence limit, counted from the last sign of life.
+   */
+  private armWatchdog(generation: number): void {
+    const limit = this.silenceLimitMs;
+    if (limit <= 0) return;
+    const left = this.lastHeard + limit - this.env.now();
+    this.cancelWatchdog = this.env.setTimer(() => {
+      if (generation !== this.generation) return;
+      if (this.lastHeard + this.silenceLimitMs > this.env.now()) return this.armWatchdog(generation);
+      this.scheduleReconnect(`nothing heard for ${this.silenceLimitMs} ms`);
+    }, Math.max(0, left));
+  }
+
+  /** Back online: a stream waiting out its backoff connects now instead. */
+  private reconnectIfWaiting(): void {
+    if (this.cancelTimer === undefined) return;
+    streamLog.debug('online: reconnecting now', { transport: this.transport });
+    this.cancelTimer();
+    this.cancelTimer = undefined;
+    this.attempt = 0;
+    this.connectNow();
   }
 
   private scheduleReconnect(reason: string): void {
@@ -195,12 +288,16 @@ export abstract class ReconnectingLiveStream implements LiveStream {
     }, delay);
   }
 
-  private deliver(e: LiveEvent): void {
-    const eventId = e.eventId;
+  private deliver(received: LiveEvent): void {
+    const eventId = received.eventId;
     if (eventId !== undefined && eventId === this._lastEventId) {
-      streamLog.debug('duplicate event skipped', { transport: this.transport, eventId, kind: e.kind });
+      streamLog.debug('duplicate event skipped', { transport: this.transport, eventId, kind: received.kind });
       return;
     }
+    // Without a resume point nothing says what changed while we were away, so
+    // the first event stands for everything up to it (a master that announces
+    // its head sends a reset first anyway).
+    const e: LiveEvent = this._lastEventId === undefined && eventId !== undefined ? { kind: 'reset', eventId } : received;
     if (eventId !== undefined) this._lastEventId = eventId;
     streamLog.debug('event', { transport: this.transport, eventId, kind: e.kind, id: 'id' in e ? e.id : undefined });
     if (e.kind === 'reset') streamLog.debug('reset', { transport: this.transport, eventId });
@@ -236,6 +333,12 @@ export function toLiveEvent(type: unknown, payload: Record<string, unknown>, fal
     return eventId === undefined ? { kind, id } : { kind, id, eventId };
   }
   return undefined;
+}
+
+/** The interval a heartbeat payload advertises, if it carries a usable one. */
+export function heartbeatInterval(payload: Record<string, unknown> | undefined): number | undefined {
+  const ms = payload?.['intervalMs'];
+  return typeof ms === 'number' && Number.isFinite(ms) && ms > 0 ? ms : undefined;
 }
 
 /** JSON.parse into a plain object, or undefined. */

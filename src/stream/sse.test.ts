@@ -7,6 +7,8 @@ import { defaultEnv } from '../env.js';
 import type { Env } from '../env.js';
 import { configureLogging } from '../log.js';
 import type { LogRecord } from '../log.js';
+import { ManualEnv } from '../../test/support/manual-env.js';
+import type { OnlineSignal } from './reconnecting.js';
 import { SseLiveStream } from './sse.js';
 import type { LiveEvent, StreamState } from './types.js';
 
@@ -48,7 +50,14 @@ afterEach(async () => {
   configureLogging({ filter: '' });
 });
 
-async function startServer(opts: { inclusiveReplay?: boolean } = {}): Promise<SseServer> {
+const heartbeatFrame = (intervalMs: number) => `event: heartbeat\ndata: ${JSON.stringify({ intervalMs })}\n\n`;
+
+/**
+ * Like the real master, a connection without `since` is told the head id at
+ * once (a reset) unless `announceHead` is false (an older master); with
+ * `heartbeatMs` it also opens with a heartbeat advertising that interval.
+ */
+async function startServer(opts: { inclusiveReplay?: boolean; announceHead?: boolean; heartbeatMs?: number } = {}): Promise<SseServer> {
   const history: Stored[] = [];
   let failures = 0;
   let next = 1;
@@ -101,7 +110,12 @@ async function startServer(opts: { inclusiveReplay?: boolean } = {}): Promise<Ss
     }
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
     res.write(': hello\n\n');
+    if (opts.heartbeatMs !== undefined) res.write(heartbeatFrame(opts.heartbeatMs));
     const since = u.searchParams.get('since');
+    if (since === null && opts.announceHead !== false) {
+      const head = String(next - 1);
+      res.write(`event: reset\nid: ${head}\ndata: ${JSON.stringify({ eventId: head })}\n\n`);
+    }
     if (since !== null) {
       const after = Number(since);
       for (const e of history) if (opts.inclusiveReplay ? e.eventId >= after : e.eventId > after) res.write(e.frame);
@@ -169,10 +183,11 @@ describe('SseLiveStream', () => {
     expect(server.requests).toEqual([]); // lazy
     listen();
     expect(stream.state).toBe('connecting');
-    await vi.waitFor(() => expect(stream.state).toBe('open'));
+    await vi.waitFor(() => expect(events).toEqual([{ kind: 'reset', eventId: '0' }])); // the head, at once
 
     server.change('inserted', 'a');
-    server.raw(': heartbeat\n\n');
+    server.raw(': comment\n\n');
+    server.raw(heartbeatFrame(1000)); // never a LiveEvent
     server.change('updated', 'b');
     server.raw('event: change\ndata: not json\n\n'); // malformed: ignored
     server.raw('event: change\ndata: {"eventId":"x","kind":"bogus"}\n\n'); // malformed: ignored
@@ -180,8 +195,8 @@ describe('SseLiveStream', () => {
     server.change('changed');
     server.reset();
 
-    await vi.waitFor(() => expect(events).toHaveLength(5));
-    expect(events).toEqual([
+    await vi.waitFor(() => expect(events).toHaveLength(6));
+    expect(events.slice(1)).toEqual([
       { kind: 'inserted', id: 'a', eventId: '1' },
       { kind: 'updated', id: 'b', eventId: '2' },
       { kind: 'deleted', id: 'c', eventId: '3' },
@@ -189,7 +204,7 @@ describe('SseLiveStream', () => {
       { kind: 'reset', eventId: '5' },
     ]);
     expect(stream.lastEventId).toBe('5');
-    expect(ids).toEqual(['1', '2', '3', '4', '5']);
+    expect(ids).toEqual(['0', '1', '2', '3', '4', '5']);
     expect(server.requests).toEqual(['/api/items/events']);
   });
 
@@ -197,23 +212,23 @@ describe('SseLiveStream', () => {
     const server = await startServer();
     const { stream, events, states, listen } = open(server.url);
     listen();
-    await vi.waitFor(() => expect(stream.state).toBe('open'));
+    await vi.waitFor(() => expect(events).toHaveLength(1)); // the head
     server.change('inserted', 'a');
     server.change('updated', 'a');
-    await vi.waitFor(() => expect(events).toHaveLength(2));
+    await vi.waitFor(() => expect(events).toHaveLength(3));
 
     server.dropAll();
     // Happens while the client is away: only the replay can bring these.
     server.change('deleted', 'a');
     server.reset();
 
-    await vi.waitFor(() => expect(events).toHaveLength(4));
+    await vi.waitFor(() => expect(events).toHaveLength(5));
     await vi.waitFor(() => expect(stream.state).toBe('open'));
     server.change('inserted', 'z');
-    await vi.waitFor(() => expect(events).toHaveLength(5));
+    await vi.waitFor(() => expect(events).toHaveLength(6));
 
-    expect(events.map((e) => e.eventId)).toEqual(['1', '2', '3', '4', '5']);
-    expect(events[3]).toEqual({ kind: 'reset', eventId: '4' });
+    expect(events.map((e) => e.eventId)).toEqual(['0', '1', '2', '3', '4', '5']);
+    expect(events[4]).toEqual({ kind: 'reset', eventId: '4' });
     expect(server.requests).toEqual(['/api/items/events', '/api/items/events?since=2']);
     expect(server.lastEventIdHeaders).toEqual([undefined, undefined]); // fresh EventSource, our own resume
     expect(states).toEqual(['connecting', 'open', 'connecting', 'open']);
@@ -222,20 +237,20 @@ describe('SseLiveStream', () => {
 
   it('skips an event the server replays again', async () => {
     const server = await startServer({ inclusiveReplay: true });
-    const { stream, events, listen } = open(server.url);
+    const { events, listen } = open(server.url);
     listen();
-    await vi.waitFor(() => expect(stream.state).toBe('open'));
+    await vi.waitFor(() => expect(events).toHaveLength(1)); // the head
     server.change('inserted', 'a');
     server.change('inserted', 'b');
-    await vi.waitFor(() => expect(events).toHaveLength(2));
+    await vi.waitFor(() => expect(events).toHaveLength(3));
     server.dropAll();
     server.change('inserted', 'c');
-    await vi.waitFor(() => expect(events).toHaveLength(3));
+    await vi.waitFor(() => expect(events).toHaveLength(4));
     await vi.waitFor(() => expect(server.requests).toHaveLength(2));
     expect(server.requests[1]).toBe('/api/items/events?since=2');
     server.change('inserted', 'd');
-    await vi.waitFor(() => expect(events).toHaveLength(4));
-    expect(events.map((e) => (e.kind === 'inserted' ? e.id : e.kind))).toEqual(['a', 'b', 'c', 'd']);
+    await vi.waitFor(() => expect(events).toHaveLength(5));
+    expect(events.map((e) => (e.kind === 'inserted' ? e.id : e.kind))).toEqual(['reset', 'a', 'b', 'c', 'd']);
   });
 
   it('starts from opts.lastEventId and appends &since= to a URL that has a query', async () => {
@@ -278,7 +293,7 @@ describe('SseLiveStream', () => {
     const server = await startServer();
     server.failNext(3);
     const timers = manualEnv(0.5);
-    const { stream, listen } = open(server.url, { env: timers.env, backoff: { baseMs: 100, capMs: 300 } });
+    const { stream, listen } = open(server.url, { env: timers.env, backoff: { baseMs: 100, capMs: 300 }, heartbeatTimeoutMs: 0 });
     listen();
     const delays: number[] = [];
     for (let i = 0; i < 3; i++) {
@@ -299,7 +314,7 @@ describe('SseLiveStream', () => {
     const server = await startServer();
     server.failNext(1);
     const timers = manualEnv();
-    const { stream, listen } = open(server.url, { env: timers.env });
+    const { stream, listen } = open(server.url, { env: timers.env, heartbeatTimeoutMs: 0 });
     listen();
     await vi.waitFor(() => expect(timers.pending).toHaveLength(1));
     stream.close();
@@ -309,22 +324,124 @@ describe('SseLiveStream', () => {
     expect(server.requests).toHaveLength(1);
   });
 
-  it('logs connect, open, event, reconnect scheduled and reset at debug', async () => {
-    const records: LogRecord[] = [];
-    configureLogging({ filter: 'vantage-live:stream=debug', sink: (r) => records.push(r) });
+  it('without a resume point, reports the head the master announces as a reset, then resumes from it', async () => {
     const server = await startServer();
+    server.change('inserted', 'a'); // made before this visit: only a reset can tell the cache
+    server.change('inserted', 'b');
+    const ids: string[] = [];
+    const { stream, events, listen } = open(server.url, { onEventId: (id) => ids.push(id) });
+    listen();
+    await vi.waitFor(() => expect(events).toEqual([{ kind: 'reset', eventId: '2' }]));
+    expect(stream.lastEventId).toBe('2');
+    expect(ids).toEqual(['2']); // stored as the resume point
+
+    server.dropAll();
+    server.change('deleted', 'a');
+    await vi.waitFor(() => expect(events).toHaveLength(2));
+    expect(events[1]).toEqual({ kind: 'deleted', id: 'a', eventId: '3' });
+    expect(server.requests).toEqual(['/api/items/events', '/api/items/events?since=2']);
+  });
+
+  it('without a resume point and a master that announces no head, delivers the first event as a reset', async () => {
+    const server = await startServer({ announceHead: false });
     const { stream, events, listen } = open(server.url);
     listen();
     await vi.waitFor(() => expect(stream.state).toBe('open'));
     server.change('inserted', 'a');
+    server.change('updated', 'a');
+    await vi.waitFor(() => expect(events).toHaveLength(2));
+    expect(events).toEqual([
+      { kind: 'reset', eventId: '1' },
+      { kind: 'updated', id: 'a', eventId: '2' },
+    ]);
+  });
+
+  it('a heartbeat keeps a quiet connection open and reaches no listener; silence for twice the advertised interval means reconnect with since', async () => {
+    const records: LogRecord[] = [];
+    configureLogging({ filter: 'vantage-live:stream=debug', sink: (r) => records.push(r) });
+    const heartbeats = () => records.filter((r) => r.message === 'heartbeat').length;
+    const env = new ManualEnv();
+    const server = await startServer({ heartbeatMs: 1000 });
+    server.change('inserted', 'a');
+    const { stream, events, listen } = open(server.url, { env });
+    listen();
+    await vi.waitFor(() => expect(events).toEqual([{ kind: 'reset', eventId: '1' }]));
+    expect(heartbeats()).toBe(1); // the one the connection opens with: interval 1000, so 2000 of silence is death
+
+    env.advance(1500);
+    server.raw(heartbeatFrame(1000));
+    await vi.waitFor(() => expect(heartbeats()).toBe(2));
+    env.advance(1500); // 3000 since the connect, 1500 since the heartbeat
+    expect(stream.state).toBe('open');
+    expect(server.requests).toHaveLength(1);
+
+    env.advance(500); // 2000 of silence
+    expect(stream.state).toBe('connecting');
+    const backoff = env.nextTimerAt;
+    expect(backoff).toBeDefined();
+    env.advance((backoff ?? 0) - env.time);
+    await vi.waitFor(() => expect(stream.state).toBe('open'));
+    expect(server.requests).toEqual(['/api/items/events', '/api/items/events?since=1']);
+    expect(events).toEqual([{ kind: 'reset', eventId: '1' }]); // heartbeats never became events
+  });
+
+  it('heartbeatTimeoutMs overrides the advertised interval', async () => {
+    const env = new ManualEnv();
+    const server = await startServer({ heartbeatMs: 1000 });
+    const { stream, events, listen } = open(server.url, { env, heartbeatTimeoutMs: 10_000 });
+    listen();
     await vi.waitFor(() => expect(events).toHaveLength(1));
+    env.advance(9_999);
+    expect(stream.state).toBe('open');
+    env.advance(1);
+    expect(stream.state).toBe('connecting');
+  });
+
+  it('back online, a stream waiting out its backoff reconnects at once', async () => {
+    const server = await startServer();
+    server.failNext(1);
+    const env = new ManualEnv();
+    const online = new Set<() => void>();
+    const signal: OnlineSignal = (fn) => {
+      online.add(fn);
+      return () => online.delete(fn);
+    };
+    const backoff = { baseMs: 60_000, capMs: 60_000 };
+    const { stream, events, listen } = open(server.url, { env, online: signal, backoff, heartbeatTimeoutMs: 0 });
+    listen();
+    expect(online.size).toBe(1);
+    await vi.waitFor(() => expect(env.nextTimerAt).toBe(env.time + 30_000)); // failed, waiting out its backoff
+    const before = env.time;
+
+    for (const fn of online) fn();
+    await vi.waitFor(() => expect(stream.state).toBe('open'));
+    expect(env.time).toBe(before); // no time passed
+    expect(env.nextTimerAt).toBeUndefined(); // the backoff timer is gone
+    expect(server.requests).toHaveLength(2);
+    await vi.waitFor(() => expect(events).toHaveLength(1));
+
+    for (const fn of online) fn(); // online while open: nothing to skip
+    expect(stream.state).toBe('open');
+    stream.close();
+    expect(online.size).toBe(0);
+  });
+
+  it('logs connect, open, event, reconnect scheduled and reset at debug', async () => {
+    const records: LogRecord[] = [];
+    configureLogging({ filter: 'vantage-live:stream=debug', sink: (r) => records.push(r) });
+    const server = await startServer();
+    const { events, listen } = open(server.url);
+    listen();
+    await vi.waitFor(() => expect(events).toHaveLength(1)); // the head
+    server.change('inserted', 'a');
+    await vi.waitFor(() => expect(events).toHaveLength(2));
     server.dropAll();
     server.reset();
-    await vi.waitFor(() => expect(events).toHaveLength(2));
+    await vi.waitFor(() => expect(events).toHaveLength(3));
     const messages = records.map((r) => r.message);
     for (const m of ['connect', 'open', 'event', 'reconnect scheduled', 'reset']) expect(messages).toContain(m);
     expect(records.every((r) => r.namespace === 'vantage-live:stream' && r.level === 'debug')).toBe(true);
-    expect(records.find((r) => r.message === 'event')?.fields).toMatchObject({ eventId: '1', kind: 'inserted', id: 'a' });
+    expect(records.filter((r) => r.message === 'event')[1]?.fields).toMatchObject({ eventId: '1', kind: 'inserted', id: 'a' });
     expect(records.find((r) => r.message === 'reconnect scheduled')?.fields).toMatchObject({ delay: 0 });
   });
 

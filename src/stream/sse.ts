@@ -3,15 +3,18 @@
  *
  * Wire format (the master's `/events` endpoint):
  *   event: change   id: 42   data: {"eventId":"42","kind":"inserted","id":"a"}   (no "id" for kind "changed")
- *   event: reset             data: {"eventId":"57"}
- *   heartbeats are SSE comments.
+ *   event: reset    id: 57  data: {"eventId":"57"}   (also at once on a connection without since: the head id)
+ *   event: heartbeat         data: {"intervalMs":15000}   (never delivered to listeners)
+ * Heartbeats are events because EventSource hides comments, and a silent
+ * connection can only be noticed by what arrives (see ReconnectingLiveStream).
  *
  * The browser EventSource's own reconnect is never used: on error the source is
  * closed and a fresh one opened after a backoff, with `since=<lastEventId>` in
  * the URL (a fresh EventSource cannot send Last-Event-ID as a header).
  */
 import type { ConnectionSink, Connection, ReconnectingStreamOptions } from './reconnecting.js';
-import { ReconnectingLiveStream, parseObject, streamLog, toLiveEvent } from './reconnecting.js';
+import { InvalidInputError } from '../errors.js';
+import { ReconnectingLiveStream, heartbeatInterval, parseObject, streamLog, toLiveEvent } from './reconnecting.js';
 
 /** The part of the DOM EventSource this stream uses. */
 export interface EventSourceLike {
@@ -35,7 +38,7 @@ export class SseLiveStream extends ReconnectingLiveStream {
     super(url, opts);
     const impl = opts.EventSource ?? (globalThis as { EventSource?: EventSourceConstructor }).EventSource;
     if (!impl) {
-      throw new Error(
+      throw new InvalidInputError(
         'SseLiveStream: no EventSource in this environment; pass one as opts.EventSource (e.g. a polyfill under Node)',
       );
     }
@@ -68,6 +71,11 @@ export class SseLiveStream extends ReconnectingLiveStream {
     });
     source.addEventListener('change', onData('change'));
     source.addEventListener('reset', onData('reset'));
+    source.addEventListener('heartbeat', (ev: Event) => {
+      if (closed) return;
+      const data = (ev as Partial<MessageEvent>).data;
+      sink.heartbeat(heartbeatInterval(typeof data === 'string' ? parseObject(data) : undefined));
+    });
     source.addEventListener('message', (ev: Event) => {
       if (!closed) streamLog.warn('unnamed message ignored', { transport: this.transport, data: (ev as Partial<MessageEvent>).data });
     });

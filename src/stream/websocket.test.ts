@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { WebSocket as NodeWebSocket, WebSocketServer } from 'ws';
 import type { WebSocket as ServerSocket } from 'ws';
+import { ManualEnv } from '../../test/support/manual-env.js';
 import { defaultEnv } from '../env.js';
 import type { Env } from '../env.js';
 import type { LiveEvent, StreamState } from './types.js';
@@ -31,7 +32,8 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close()));
 });
 
-async function startServer(opts: { inclusiveReplay?: boolean } = {}): Promise<WsServer> {
+/** Like the real master: a heartbeat advertising `heartbeatMs` at once, and the head id as a reset without `since`. */
+async function startServer(opts: { inclusiveReplay?: boolean; heartbeatMs?: number } = {}): Promise<WsServer> {
   const history: Array<{ eventId: number; text: string }> = [];
   let next = 1;
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
@@ -71,8 +73,9 @@ async function startServer(opts: { inclusiveReplay?: boolean } = {}): Promise<Ws
   };
   wss.on('connection', (socket, req) => {
     api.requests.push(req.url ?? '');
-    socket.send(JSON.stringify({ type: 'ping' }));
+    socket.send(JSON.stringify({ type: 'heartbeat', intervalMs: opts.heartbeatMs ?? 15_000 }));
     const since = new URL(req.url ?? '/', 'http://x').searchParams.get('since');
+    if (since === null) socket.send(JSON.stringify({ type: 'reset', eventId: String(next - 1) }));
     if (since !== null) {
       const after = Number(since);
       for (const e of history) if (opts.inclusiveReplay ? e.eventId >= after : e.eventId > after) socket.send(e.text);
@@ -99,17 +102,18 @@ function open(url: string, opts: ConstructorParameters<typeof WebSocketLiveStrea
 }
 
 describe('WebSocketLiveStream', () => {
-  it('delivers change and reset messages in order, ignoring pings and malformed messages', async () => {
+  it('delivers change and reset messages in order, keeping heartbeats and malformed messages from listeners', async () => {
     const server = await startServer();
     const ids: string[] = [];
     const { stream, events, listen } = open(server.url, { onEventId: (id) => ids.push(id) });
     expect(server.requests).toEqual([]); // lazy
     listen();
     await vi.waitFor(() => expect(stream.state).toBe('open'));
-    await vi.waitFor(() => expect(server.clients.size).toBe(1));
+    await vi.waitFor(() => expect(events).toEqual([{ kind: 'reset', eventId: '0' }])); // the head, at once
 
     server.change('inserted', 'a');
-    server.raw('{"type":"ping"}');
+    server.raw('{"type":"heartbeat","intervalMs":1000}');
+    server.raw('{"type":"ping"}'); // an older master's heartbeat
     server.change('updated', 'b');
     server.raw('not json');
     server.raw('{"type":"change","eventId":"x","kind":"inserted"}'); // no id
@@ -118,8 +122,8 @@ describe('WebSocketLiveStream', () => {
     server.change('changed');
     server.reset();
 
-    await vi.waitFor(() => expect(events).toHaveLength(5));
-    expect(events).toEqual([
+    await vi.waitFor(() => expect(events).toHaveLength(6));
+    expect(events.slice(1)).toEqual([
       { kind: 'inserted', id: 'a', eventId: '1' },
       { kind: 'updated', id: 'b', eventId: '2' },
       { kind: 'deleted', id: 'c', eventId: '3' },
@@ -127,29 +131,29 @@ describe('WebSocketLiveStream', () => {
       { kind: 'reset', eventId: '5' },
     ]);
     expect(stream.lastEventId).toBe('5');
-    expect(ids).toEqual(['1', '2', '3', '4', '5']);
+    expect(ids).toEqual(['0', '1', '2', '3', '4', '5']);
   });
 
   it('reconnects after the server drops it, resuming with since= and no duplicates', async () => {
     const server = await startServer();
     const { stream, events, states, listen } = open(server.url);
     listen();
-    await vi.waitFor(() => expect(server.clients.size).toBe(1));
+    await vi.waitFor(() => expect(events).toHaveLength(1)); // the head
     server.change('inserted', 'a');
     server.change('updated', 'a');
-    await vi.waitFor(() => expect(events).toHaveLength(2));
+    await vi.waitFor(() => expect(events).toHaveLength(3));
 
     server.dropAll();
     server.change('deleted', 'a'); // only the replay can bring these
     server.reset();
 
-    await vi.waitFor(() => expect(events).toHaveLength(4));
+    await vi.waitFor(() => expect(events).toHaveLength(5));
     await vi.waitFor(() => expect(server.clients.size).toBe(1));
     server.change('inserted', 'z');
-    await vi.waitFor(() => expect(events).toHaveLength(5));
+    await vi.waitFor(() => expect(events).toHaveLength(6));
 
-    expect(events.map((e) => e.eventId)).toEqual(['1', '2', '3', '4', '5']);
-    expect(events[3]).toEqual({ kind: 'reset', eventId: '4' });
+    expect(events.map((e) => e.eventId)).toEqual(['0', '1', '2', '3', '4', '5']);
+    expect(events[4]).toEqual({ kind: 'reset', eventId: '4' });
     expect(server.requests).toEqual(['/api/items/live', '/api/items/live?since=2']);
     expect(states).toEqual(['connecting', 'open', 'connecting', 'open']);
     expect(stream.lastEventId).toBe('5');
@@ -159,18 +163,18 @@ describe('WebSocketLiveStream', () => {
     const server = await startServer({ inclusiveReplay: true });
     const { events, listen } = open(`${server.url}?table=items`);
     listen();
-    await vi.waitFor(() => expect(server.clients.size).toBe(1));
+    await vi.waitFor(() => expect(events).toHaveLength(1)); // the head
     server.change('inserted', 'a');
     server.change('inserted', 'b');
-    await vi.waitFor(() => expect(events).toHaveLength(2));
+    await vi.waitFor(() => expect(events).toHaveLength(3));
     server.dropAll();
     server.change('inserted', 'c');
-    await vi.waitFor(() => expect(events).toHaveLength(3));
+    await vi.waitFor(() => expect(events).toHaveLength(4));
     await vi.waitFor(() => expect(server.clients.size).toBe(1));
     server.change('inserted', 'd');
-    await vi.waitFor(() => expect(events).toHaveLength(4));
+    await vi.waitFor(() => expect(events).toHaveLength(5));
     expect(server.requests[1]).toBe('/api/items/live?table=items&since=2');
-    expect(events.map((e) => (e.kind === 'inserted' ? e.id : e.kind))).toEqual(['a', 'b', 'c', 'd']);
+    expect(events.map((e) => (e.kind === 'inserted' ? e.id : e.kind))).toEqual(['reset', 'a', 'b', 'c', 'd']);
   });
 
   it('starts from opts.lastEventId', async () => {
@@ -217,7 +221,7 @@ describe('WebSocketLiveStream', () => {
     await servers.splice(0)[0]?.close();
     const timers: Array<{ fn: () => void; ms: number }> = [];
     const env: Env = { ...defaultEnv, random: () => 0.5, setTimer: (fn, ms) => (timers.push({ fn, ms }), () => {}) };
-    const { stream, states, listen } = open(url, { env, backoff: { baseMs: 100, capMs: 1000 } });
+    const { stream, states, listen } = open(url, { env, backoff: { baseMs: 100, capMs: 1000 }, heartbeatTimeoutMs: 0 });
     listen();
     await vi.waitFor(() => expect(timers).toHaveLength(1));
     timers[0]?.fn();
@@ -228,6 +232,26 @@ describe('WebSocketLiveStream', () => {
     expect(stream.state).toBe('closed');
     timers[1]?.fn(); // a late timer after close does nothing
     expect(stream.state).toBe('closed');
+  });
+
+  it('without a resume point reports the head as a reset; a socket silent for twice the advertised interval is reopened with since', async () => {
+    const env = new ManualEnv();
+    const server = await startServer({ heartbeatMs: 1000 });
+    server.change('inserted', 'a');
+    const { stream, events, listen } = open(server.url, { env });
+    listen();
+    await vi.waitFor(() => expect(events).toEqual([{ kind: 'reset', eventId: '1' }]));
+    expect(stream.lastEventId).toBe('1');
+    env.advance(1999);
+    expect(stream.state).toBe('open');
+    env.advance(1); // the socket is open, but nothing came for 2 x 1000 ms
+    expect(stream.state).toBe('connecting');
+    env.advance((env.nextTimerAt ?? 0) - env.time); // the backoff
+    await vi.waitFor(() => expect(server.requests).toEqual(['/api/items/live', '/api/items/live?since=1']));
+    await vi.waitFor(() => expect(stream.state).toBe('open'));
+    server.change('updated', 'a');
+    await vi.waitFor(() => expect(events).toHaveLength(2));
+    expect(events[1]).toEqual({ kind: 'updated', id: 'a', eventId: '2' });
   });
 
   it('throws a clear error when there is no WebSocket', () => {

@@ -3,12 +3,15 @@
  *
  * Wire format: text messages
  *   {"type":"change","eventId":"42","kind":"inserted","id":"a"}   (no "id" for kind "changed")
- *   {"type":"reset","eventId":"57"}
- *   {"type":"ping"}                                               (ignored)
- * Resume: the URL carries `since=<lastEventId>`.
+ *   {"type":"reset","eventId":"57"}          (also at once on a connection without since: the head id)
+ *   {"type":"heartbeat","intervalMs":15000}  (never delivered to listeners; "ping" from older masters too)
+ * Resume: the URL carries `since=<lastEventId>`. The master also sends
+ * protocol pings, which the browser answers on its own; pages never see them,
+ * hence the JSON heartbeat.
  */
 import type { ConnectionSink, Connection, ReconnectingStreamOptions } from './reconnecting.js';
-import { ReconnectingLiveStream, parseObject, streamLog, toLiveEvent } from './reconnecting.js';
+import { InvalidInputError } from '../errors.js';
+import { ReconnectingLiveStream, heartbeatInterval, parseObject, streamLog, toLiveEvent } from './reconnecting.js';
 
 /** The part of the DOM WebSocket this stream uses. */
 export interface WebSocketLike {
@@ -35,7 +38,7 @@ export class WebSocketLiveStream extends ReconnectingLiveStream {
     super(url, opts);
     const impl = opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     if (!impl) {
-      throw new Error(
+      throw new InvalidInputError(
         "WebSocketLiveStream: no WebSocket in this environment; pass one as opts.WebSocket (e.g. the 'ws' package under Node)",
       );
     }
@@ -70,7 +73,7 @@ export class WebSocketLiveStream extends ReconnectingLiveStream {
       const data: unknown = ev.data;
       const payload = typeof data === 'string' ? parseObject(data) : undefined;
       const type = payload?.['type'];
-      if (type === 'ping') return;
+      if (type === 'heartbeat' || type === 'ping') return sink.heartbeat(heartbeatInterval(payload));
       const event = payload && toLiveEvent(type, payload);
       if (!event) {
         streamLog.warn('malformed message ignored', {
