@@ -129,7 +129,7 @@ export class TestMaster {
   }
 
   private async admin(method: string, path: string, body?: unknown): Promise<unknown> {
-    const reply = await send(`${this.url}${path}`, method, body);
+    const reply = await send(`${this.url}${path}`, method, body, { Authorization: `Bearer ${this.running?.adminToken ?? ''}` });
     if (reply.status !== 200) throw new Error(`${method} ${path}: ${reply.status} ${JSON.stringify(reply.body)}`);
     return reply.body;
   }
