@@ -64,13 +64,13 @@ test('a write made offline is acknowledged at once, survives a reload and a brow
   const ack = await page.evaluate(async () => {
     const started = performance.now();
     const row = await window.live.insert('o', { name: 'Offline Opera Cake', price: 21 }, { wait: 'queued' });
-    return { row, ms: performance.now() - started, pending: (await window.live.pending()).map((op) => op.id) };
+    return { row, ms: performance.now() - started, pending: (await window.live.pending()).map((op) => ('id' in op ? op.id : op.opId)) };
   });
   expect(ack.row).toEqual({ id: 'o', name: 'Offline Opera Cake', price: 21 });
   expect(ack.pending).toEqual(['o']);
   await page.reload();
   await page.evaluate(() => window.vantageReady);
-  expect((await page.evaluate(() => window.live.pending())).map((op) => op.id)).toEqual(['o']);
+  expect((await page.evaluate(() => window.live.pending())).map((op) => ('id' in op ? op.id : op.opId))).toEqual(['o']);
   await context.close();
   expect((await master.api('/api/products/o')).status).toBe(404);
 

@@ -15,7 +15,7 @@ test('the page knows a new worker is waiting and activates it; the new worker fl
     await master.chaos({ failNext: 2, failStatus: 503, retryAfterSec: 600 });
     await page.evaluate(() => window.live.insert('u', { name: 'Upside-down Cake', price: 14 }, { wait: 'queued' }));
     await expect.poll(async () => (await master.api('/admin/chaos')).body.failNext).toBe(0);
-    expect((await page.evaluate(() => window.live.pending())).map((op) => op.id)).toEqual(['u']);
+    expect((await page.evaluate(() => window.live.pending())).map((op) => ('id' in op ? op.id : op.opId))).toEqual(['u']);
 
     const sw = join(site, 'sw.js');
     writeFileSync(sw, readFileSync(sw, 'utf8').replaceAll(oldVersion, 'v2-e2e'));

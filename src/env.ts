@@ -5,6 +5,8 @@
 export interface Env {
   now(): number;
   random(): number;
+  /** A new unique id (op ids, idempotency keys). */
+  newId(): string;
   /** Run `fn` after `ms`; returns a cancel function. */
   setTimer(fn: () => void, ms: number): () => void;
   /** False only when the platform is sure there is no network. */
@@ -14,6 +16,7 @@ export interface Env {
 export const defaultEnv: Env = {
   now: () => Date.now(),
   random: () => Math.random(),
+  newId: () => crypto.randomUUID(),
   setTimer(fn, ms) {
     const handle = setTimeout(fn, ms);
     return () => clearTimeout(handle);

@@ -2,14 +2,53 @@
 export class VantageError extends Error {
   /** Worth retrying: the failure says nothing about the request itself. */
   readonly transient: boolean;
+  /** The queued write this error is about, when there is one: follow it with `waitFor`, `retry` or `discard`. */
+  opId?: string;
   constructor(
     readonly code: string,
     message: string,
-    opts: { transient?: boolean; cause?: unknown } = {},
+    opts: { transient?: boolean; cause?: unknown; opId?: string } = {},
   ) {
     super(message, { cause: opts.cause });
     this.name = new.target.name;
     this.transient = opts.transient ?? false;
+    if (opts.opId !== undefined) this.opId = opts.opId;
+  }
+}
+
+/** `err` marked as being about the queued op `opId` (errors that are not VantageErrors are wrapped in one). */
+export function aboutOp(err: unknown, opId: string): VantageError {
+  const about = err instanceof VantageError ? err : new VantageError('op_failed', err instanceof Error ? err.message : String(err), { cause: err });
+  about.opId = opId;
+  return about;
+}
+
+/**
+ * The queue gave up on a write without the master refusing it: too many failed
+ * attempts, queued too long, or first sent longer ago than the master keeps
+ * idempotency keys (its outcome is unknown). It is a dead letter: retry or discard it.
+ */
+export class DeadLetterError extends VantageError {
+  constructor(
+    opId: string,
+    readonly reason: 'gave_up' | 'expired' | 'outcome_unknown',
+    detail: string,
+  ) {
+    super('dead_letter', `Op ${opId} is a dead letter (${reason}): ${detail}. Retry it with retry("${opId}") or drop it with discard("${opId}")`, { opId });
+  }
+}
+
+/**
+ * The master answered a request with something that is not the protocol's
+ * answer: a redirect (an auth proxy's login page) or a success that is not
+ * JSON. A write answered so is never counted as applied.
+ */
+export class UnexpectedResponseError extends VantageError {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super('unexpected_response', message);
   }
 }
 
@@ -71,18 +110,18 @@ export function storageError(err: unknown): unknown {
 
 /** An op id that is not (or no longer) in the queue. */
 export class UnknownOpError extends VantageError {
-  constructor(readonly opId: string) {
-    super('unknown_op', `No queued or dead op with id "${opId}"`);
+  constructor(opId: string) {
+    super('unknown_op', `No queued, dead, applied or discarded op with id "${opId}"`, { opId });
   }
 }
 
 /**
- * Whether a failure is worth a retry: no answer at all (a network error), a
- * status of 408, 429 or 5xx, or an error that says `transient: true`.
+ * Whether a failure is worth a retry: a status of 408, 429 or 5xx, or an error
+ * that says `transient: true` (RestTable's network errors do). Anything else,
+ * a TypeError from a bug in a write target included, is permanent.
  */
 export function isTransient(err: unknown): boolean {
   if (err instanceof VantageError) return err.transient;
-  if (err instanceof TypeError) return true; // fetch's "network error"
   if (typeof err === 'object' && err !== null) {
     const { transient, status } = err as { transient?: unknown; status?: unknown };
     if (transient === true) return true;
@@ -100,16 +139,18 @@ export interface ErrorInfo {
 
 export function errorInfo(err: unknown): ErrorInfo {
   if (err instanceof MasterRejectedError) return { code: err.masterCode, message: err.message, status: err.status };
+  if (err instanceof UnexpectedResponseError) return { code: err.code, message: err.message, status: err.status };
   if (err instanceof MasterUnavailableError) return { code: err.code, message: err.message, status: err.status };
   if (err instanceof VantageError) return { code: err.code, message: err.message };
   if (err instanceof Error) return { code: err.name, message: err.message };
   return { code: 'unknown', message: String(err) };
 }
 
-/** A call to the service worker got no answer in time. A write made by it may still be queued: follow it with `waitFor(opId)`. */
+/** A call to the service worker got no answer in time. A write made by it may still be queued: its `opId` says which op to follow with `waitFor`. */
 export class BridgeTimeoutError extends VantageError {
-  constructor(readonly method: string, readonly ms: number) {
-    super('bridge_timeout', `The service worker did not answer "${method}" within ${ms} ms`, { transient: true });
+  constructor(readonly method: string, readonly ms: number, opId?: string) {
+    const queued = opId === undefined ? '' : `; the write may be queued as op ${opId}: follow it with waitFor("${opId}"), and send it again only with the same opId (it is then queued once)`;
+    super('bridge_timeout', `The service worker did not answer "${method}" within ${ms} ms${queued}`, { transient: true, opId });
   }
 }
 

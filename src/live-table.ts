@@ -1,13 +1,24 @@
-import type { BackoffPolicy } from './backoff.js';
 import type { Cache, CachedRows, CacheEntryInfo } from './cache/types.js';
 import { defaultEnv, type Env } from './env.js';
-import { errorInfo, InvalidInputError, isTransient, MasterRejectedError, OfflineMissError, UnknownOpError, VantageError, type ErrorInfo } from './errors.js';
+import {
+  aboutOp,
+  DeadLetterError,
+  errorInfo,
+  InvalidInputError,
+  isTransient,
+  MasterRejectedError,
+  OfflineMissError,
+  UnknownOpError,
+  VantageError,
+  type ErrorInfo,
+} from './errors.js';
+import { Listeners } from './listeners.js';
 import { logger } from './log.js';
 import { overlayPending, pendingIds } from './overlay.js';
-import { Flusher } from './queue/flusher.js';
 import { MemQueue } from './queue/mem-queue.js';
-import { defaultRetryPolicy } from './queue/retry-policy.js';
-import type { OpKind, OpRecord, QueuedOp, WriteQueue } from './queue/types.js';
+import { defaultRetryPolicy, type RetryPolicy } from './queue/retry-policy.js';
+import { TableQueue, type PendingOp, type QueueOutcome } from './queue/table-queue.js';
+import { opTarget, type DeathReason, type OpBody, type OpRecord, type QueuedOp, type WriteQueue } from './queue/types.js';
 import type { LiveEvent, LiveStream, StreamState } from './stream/types.js';
 import type { Id, PageRequest, Row, TableLike, WriteOptions } from './types.js';
 import { checkId, checkRow } from './validate.js';
@@ -23,8 +34,13 @@ export interface LiveTableOptions {
   writeTarget?: TableLike;
   /** Rows per page fetched from the master when a read names no ipp; default 50. */
   masterIpp?: number;
-  /** Backoff of transient write failures; default 1 s base, 5 min cap. */
-  retryPolicy?: BackoffPolicy;
+  /**
+   * Backoff of transient write failures and when to give up; each field
+   * defaults to `defaultRetryPolicy`'s (1 s base, 5 min cap, 20 answered
+   * failures, 7 days, a 24 h idempotency window). Views over one master table
+   * that share a queue share one flusher: the first view's policy is used.
+   */
+  retryPolicy?: Partial<RetryPolicy>;
   /** Time, randomness, timers and "online"; default the platform's. */
   env?: Env;
 }
@@ -38,7 +54,7 @@ export interface ReadResult {
   stale: boolean;
   /** Epoch ms when these rows (before the overlay) came from the master. */
   fetchedAt: number;
-  /** Ids of rows with a write still waiting for the master (R3). */
+  /** Ids of rows with a write still waiting for the master (R3); an insertReturnId's row counts under its temporary id (its opId). */
   pendingIds: Id[];
 }
 
@@ -47,8 +63,12 @@ export type LiveTableEvent =
   | { type: 'read'; cacheKey: string; outcome: 'hit' | 'miss' | 'stale'; ms: number }
   | { type: 'queued'; op: QueuedOp }
   | { type: 'applied'; op: QueuedOp; result: unknown }
+  /** An insertReturnId was applied: the row shown under `temporaryId` is `id` from now on, and queued ops that named it were rewritten. */
+  | { type: 'assigned'; opId: string; temporaryId: Id; id: Id }
   | { type: 'retrying'; op: QueuedOp; error: ErrorInfo; retryAt: number }
-  | { type: 'dead'; op: QueuedOp; error: ErrorInfo }
+  | { type: 'dead'; op: QueuedOp; error: ErrorInfo; reason: DeathReason }
+  /** A dead letter was sent to the end of the queue; `overtaken` ops on its row were applied after it died, and it will land after them. */
+  | { type: 'retried'; op: QueuedOp; overtaken: number }
   | { type: 'queue'; pending: number; dead: number }
   | { type: 'invalidated'; prefix: string; reason: 'write' | 'event' }
   | { type: 'live'; event: LiveEvent }
@@ -71,17 +91,17 @@ export class LiveTable implements TableLike {
   readonly masterIpp: number;
   readonly queue: WriteQueue;
   private readonly env: Env;
-  private readonly flusher: Flusher;
-  private readonly listeners = new Set<(e: LiveTableEvent) => void>();
+  private readonly writes: TableQueue;
+  private readonly listeners = new Listeners<LiveTableEvent>('table event');
   private readonly waiters = new Map<string, Waiter[]>();
   private readonly unsubscribe: Array<() => void> = [];
-  private pendingMemo: Promise<QueuedOp[]> | undefined;
   // Bumped by every invalidation, so a read that raced one stores its rows as stale.
   private generation = 0;
   // Whether a fresh entry may have been stored since the last invalidation. Without one, an invalidation has
   // nothing to mark (a write's own change event follows its invalidation at once). Sound because this
   // LiveTable is the only writer of entries under its cacheKey; true at start for entries of earlier runs.
   private freshSinceInvalidation = true;
+  private closed = false;
 
   /**
    * @param master the table being cached: reads come from here, and writes unless `writeTarget` is set
@@ -99,32 +119,14 @@ export class LiveTable implements TableLike {
     this.queue = opts.queue ?? new MemQueue();
     this.env = opts.env ?? defaultEnv;
     const target = opts.writeTarget ?? master;
-    this.flusher = new Flusher({
-      queue: this.queue,
-      table: this.name,
+    this.writes = TableQueue.of(this.queue, this.name, {
       apply: (op) => applyOp(target, op),
-      policy: opts.retryPolicy ?? defaultRetryPolicy,
+      policy: { ...defaultRetryPolicy, ...opts.retryPolicy },
       env: this.env,
-      onApplied: async (op, result) => {
-        this.pendingMemo = undefined;
-        await this.invalidate('write');
-        this.emit({ type: 'applied', op, result });
-        await this.emitQueueSize();
-        this.settle(op.opId, (w) => w.resolve(result));
-      },
-      onRetry: (op, err, retryAt) => {
-        this.pendingMemo = undefined;
-        this.emit({ type: 'retrying', op, error: errorInfo(err), retryAt });
-      },
-      onDead: async (op, err) => {
-        this.pendingMemo = undefined;
-        this.emit({ type: 'dead', op, error: errorInfo(err) });
-        await this.emitQueueSize();
-        this.settle(op.opId, (w) => w.reject(err));
-      },
     });
+    this.unsubscribe.push(this.writes.attach((outcome) => this.hear(outcome)));
     if (opts.stream) {
-      this.unsubscribe.push(opts.stream.subscribe((event) => void this.ingest(event)));
+      this.unsubscribe.push(opts.stream.subscribe((event) => void this.ingest(event).catch(() => {})));
       if (opts.stream.onState) this.unsubscribe.push(opts.stream.onState((state) => this.emit({ type: 'stream', state })));
     }
   }
@@ -170,7 +172,7 @@ export class LiveTable implements TableLike {
       const row = await this.master.get(id);
       return row ? [[id, row]] : [];
     });
-    const ops = (await this.pending()).filter((op) => op.id === id || op.kind === 'deleteAll');
+    const ops = (await this.pending()).filter((op) => op.kind === 'deleteAll' || opTarget(op) === id);
     return { ...cached, rows: overlayPending(cached.rows, ops, this.idField, undefined), pendingIds: pendingIds(ops) };
   }
 
@@ -218,46 +220,56 @@ export class LiveTable implements TableLike {
   async insert(id: Id, row: Row, opts?: WriteOptions): Promise<Row> {
     checkId(id);
     checkRow(row, this.idField, id);
-    return (await this.write('insert', id, row, opts, () => ({ ...row, [this.idField]: id }))) as Row;
+    return (await this.write({ kind: 'insert', id, row: this.withoutId(row) }, opts, () => ({ ...row, [this.idField]: id }))) as Row;
   }
 
-  /** With `wait: 'queued'` the id is not known yet: the op id is returned, and the row shows under it until applied. */
+  /**
+   * With `wait: 'queued'` the id is not known yet: the op id is returned, and
+   * the row shows under it (its temporary id) until applied. Writes to the
+   * temporary id queued meanwhile are sent to the master's id; an `assigned`
+   * event says when.
+   */
   async insertReturnId(row: Row, opts?: WriteOptions): Promise<Id> {
     checkRow(row, this.idField);
-    return (await this.write('insertReturnId', undefined, row, opts, (opId) => opId)) as Id;
+    return (await this.write({ kind: 'insertReturnId', row: this.withoutId(row) }, opts, (opId) => opId)) as Id;
   }
 
   async replace(id: Id, row: Row, opts?: WriteOptions): Promise<Row> {
     checkId(id);
     checkRow(row, this.idField, id);
-    return (await this.write('replace', id, row, opts, () => ({ ...row, [this.idField]: id }))) as Row;
+    return (await this.write({ kind: 'replace', id, row: this.withoutId(row) }, opts, () => ({ ...row, [this.idField]: id }))) as Row;
   }
 
   /** With `wait: 'queued'` only the patched fields are known: they are returned, with the id. */
   async patch(id: Id, partial: Row, opts?: WriteOptions): Promise<Row> {
     checkId(id);
     checkRow(partial, this.idField, id);
-    return (await this.write('patch', id, partial, opts, () => ({ ...partial, [this.idField]: id }))) as Row;
+    return (await this.write({ kind: 'patch', id, row: this.withoutId(partial) }, opts, () => ({ ...partial, [this.idField]: id }))) as Row;
   }
 
   async delete(id: Id, opts?: WriteOptions): Promise<void> {
     checkId(id);
-    await this.write('delete', id, undefined, opts, () => undefined);
+    await this.write({ kind: 'delete', id }, opts, () => undefined);
   }
 
   async deleteAll(opts?: WriteOptions): Promise<void> {
-    await this.write('deleteAll', undefined, undefined, opts, () => undefined);
+    await this.write({ kind: 'deleteAll' }, opts, () => undefined);
   }
 
-  private async write(kind: OpKind, id: Id | undefined, row: Row | undefined, opts: WriteOptions | undefined, queuedReply: (opId: string) => unknown): Promise<unknown> {
-    const opId = opts?.opId ?? crypto.randomUUID();
-    const idempotencyKey = opts?.idempotencyKey ?? crypto.randomUUID();
-    const { record, created } = await this.queue.enqueue({ opId, table: this.name, kind, id, row, idempotencyKey, enqueuedAt: this.env.now() });
+  // Queued rows never carry their id: the master's row gets it from the op, so rewriting a temporary id is one field.
+  private withoutId(row: Row): Row {
+    const { [this.idField]: _id, ...rest } = row;
+    return rest;
+  }
+
+  private async write(body: OpBody, opts: WriteOptions | undefined, queuedReply: (opId: string) => unknown): Promise<unknown> {
+    const opId = opts?.opId ?? this.env.newId();
+    if (opts?.opId !== undefined && (typeof opId !== 'string' || !opId)) throw new InvalidInputError(`Invalid opId ${JSON.stringify(opId)}: use a non-empty string`);
+    const idempotencyKey = opts?.idempotencyKey ?? this.env.newId();
+    const { record, created } = await this.queue.enqueue({ opId, table: this.name, idempotencyKey, enqueuedAt: this.env.now(), ...body });
     if (created) {
-      this.pendingMemo = undefined;
-      log.debug('enqueued', { op: kind, opId, id, cacheKey: this.cacheKey, row });
-      this.emit({ type: 'queued', op: record as QueuedOp });
-      await this.emitQueueSize();
+      log.debug('enqueued', { op: body.kind, opId, id: opTarget(record as QueuedOp), cacheKey: this.cacheKey, row: 'row' in body ? body.row : undefined });
+      await this.writes.tell({ type: 'queued', op: record as QueuedOp });
     }
     const applied = this.waitFor(opId);
     void this.flush({ onlyDue: true });
@@ -274,14 +286,17 @@ export class LiveTable implements TableLike {
    * `onlyDue`, only ops whose time has come. Resolves when nothing more is due.
    */
   flush(opts: { onlyDue?: boolean } = {}): Promise<void> {
-    return this.flusher.flush({ skipBackoff: !opts.onlyDue });
+    return this.writes.flusher.flush({ skipBackoff: !opts.onlyDue });
   }
 
-  /** Resolves with the master's reply once the op is applied; rejects with its error once it is dead or discarded. */
+  /**
+   * Resolves with the master's reply once the op is applied; rejects once it is
+   * dead or discarded, with an error whose `opId` names it.
+   */
   waitFor(opId: string): Promise<unknown> {
     const promise = new Promise<unknown>((resolve, reject) => {
       const list = this.waiters.get(opId) ?? [];
-      list.push({ resolve, reject });
+      list.push({ resolve, reject: (err) => reject(aboutOp(err, opId)) });
       this.waiters.set(opId, list);
     });
     // Registered first, then checked, so an outcome that lands in between is not missed.
@@ -292,10 +307,8 @@ export class LiveTable implements TableLike {
   private settleFromRecord(opId: string, rec: OpRecord | undefined): void {
     if (!rec) this.settle(opId, (w) => w.reject(new UnknownOpError(opId)));
     else if (rec.status === 'applied') this.settle(opId, (w) => w.resolve(rec.result));
-    else if (rec.status === 'dead') {
-      const { status = 400, code = 'rejected', message = 'refused' } = rec.lastError ?? {};
-      this.settle(opId, (w) => w.reject(new MasterRejectedError(status, code, message)));
-    }
+    else if (rec.status === 'discarded') this.settle(opId, (w) => w.reject(discardedError(opId)));
+    else if (rec.status === 'dead') this.settle(opId, (w) => w.reject(deadError(rec)));
   }
 
   private settle(opId: string, how: (w: Waiter) => void): void {
@@ -304,31 +317,76 @@ export class LiveTable implements TableLike {
     list?.forEach(how);
   }
 
-  /** Ops of this table still waiting for the master: queued and in-flight, in order. */
-  async pending(): Promise<QueuedOp[]> {
-    this.pendingMemo ??= this.queue.ops(this.name).then((ops) => ops.filter((op) => op.status !== 'dead'));
-    return this.pendingMemo;
+  /** Ops of this table still waiting for the master: queued and in-flight, in order; `blockedBy` marks those waiting behind a dead letter on their row. */
+  pending(): Promise<PendingOp[]> {
+    return this.writes.pending();
   }
 
-  /** Ops of this table the master refused for good, with its reason (W4). */
+  /** Ops of this table the master refused for good, or the queue gave up on, with the reason (W4). */
   async deadLetters(): Promise<QueuedOp[]> {
     return (await this.queue.ops(this.name)).filter((op) => op.status === 'dead');
   }
 
-  /** Send a dead op again, at its old place in the queue. */
+  /**
+   * Send a dead letter again. It goes to the end of the queue, with the ops on
+   * its row that waited behind it, so it never lands on top of a newer write;
+   * the `retried` event says how many writes to its row were applied after it
+   * died. Retrying an op that is already queued or applied does nothing.
+   */
   async retry(opId: string): Promise<void> {
-    await this.queue.revive(opId, this.env.now());
-    this.pendingMemo = undefined;
-    await this.emitQueueSize();
+    const { op, revived, overtaken } = await this.queue.revive(opId, this.env.now());
+    if (op.status === 'discarded') throw aboutOp(discardedError(opId), opId);
+    if (revived) await this.writes.tell({ type: 'revived', op: op as QueuedOp, overtaken });
     void this.flush({ onlyDue: true });
   }
 
-  /** Drop a queued or dead op without sending it; whoever waits for it is told. */
+  /** Drop a queued or dead op without sending it; whoever waits for it is told. Discarding it again does nothing. */
   async discard(opId: string): Promise<void> {
-    await this.queue.discard(opId);
-    this.pendingMemo = undefined;
-    this.settle(opId, (w) => w.reject(new VantageError('op_discarded', `Op ${opId} was discarded`)));
-    await this.emitQueueSize();
+    const record = await this.queue.discard(opId, this.env.now());
+    if (record.status === 'applied') throw new VantageError('op_applied', `Op ${opId} was already applied by the master and cannot be discarded`, { opId });
+    await this.writes.tell({ type: 'discarded', opId });
+  }
+
+  // What this view does with every outcome of its table's ops, whichever view queued or sent them. Waiters are
+  // told last, once the events and the queue size are out, and always: a failing step never leaves them waiting.
+  private async hear(outcome: QueueOutcome): Promise<void> {
+    let settle: (() => void) | undefined;
+    try {
+      switch (outcome.type) {
+        case 'queued':
+          this.emit({ type: 'queued', op: outcome.op });
+          break;
+        case 'applied': {
+          const { op, result, rewrite } = outcome;
+          settle = () => this.settle(op.opId, (w) => w.resolve(result));
+          try {
+            await this.invalidate('write');
+          } finally {
+            if (rewrite) this.emit({ type: 'assigned', opId: op.opId, temporaryId: rewrite.from, id: rewrite.to });
+            this.emit({ type: 'applied', op, result });
+          }
+          break;
+        }
+        case 'retrying':
+          return this.emit({ type: 'retrying', op: outcome.op, error: errorInfo(outcome.error), retryAt: outcome.retryAt });
+        case 'dead': {
+          const { op, error, reason } = outcome;
+          const err = reason === 'rejected' ? error : new DeadLetterError(op.opId, reason, errorInfo(error).message);
+          settle = () => this.settle(op.opId, (w) => w.reject(err));
+          this.emit({ type: 'dead', op, error: errorInfo(err), reason });
+          break;
+        }
+        case 'revived':
+          this.emit({ type: 'retried', op: outcome.op, overtaken: outcome.overtaken });
+          break;
+        case 'discarded':
+          settle = () => this.settle(outcome.opId, (w) => w.reject(discardedError(outcome.opId)));
+          break;
+      }
+      await this.emitQueueSize();
+    } finally {
+      settle?.();
+    }
   }
 
   /** This table's cache entries (key, row count, age, stale) without their rows, for inspectors; [] when the cache cannot list them. */
@@ -345,13 +403,21 @@ export class LiveTable implements TableLike {
     await this.invalidate('event');
   }
 
-  /** Mark every cached entry of this table stale (E1, W5): the next read online refetches. */
+  /** Mark every cached entry of this table stale (E1, W5): the next read online refetches. A failed invalidation is retried. */
   async invalidate(reason: 'write' | 'event' = 'event'): Promise<void> {
     this.generation++;
     const prefix = `${this.cacheKey}/`;
     if (this.freshSinceInvalidation) {
       this.freshSinceInvalidation = false;
-      await this.cache.invalidatePrefix(prefix);
+      try {
+        await this.cache.invalidatePrefix(prefix);
+      } catch (err) {
+        // Nothing was marked: later invalidations must not skip the cache, and this one is tried again.
+        this.freshSinceInvalidation = true;
+        log.error('invalidation failed, retrying', { cacheKey: this.cacheKey, error: errorInfo(err) });
+        if (!this.closed) this.env.setTimer(() => void this.invalidate(reason).catch(() => {}), defaultRetryPolicy.baseMs);
+        throw err;
+      }
     }
     log.debug('invalidated', { cacheKey: this.cacheKey, outcome: 'invalidated', reason });
     this.emit({ type: 'invalidated', prefix, reason });
@@ -361,12 +427,11 @@ export class LiveTable implements TableLike {
 
   /** Hear about reads, queue changes, op outcomes, invalidations and stream state. Returns an unsubscribe function. */
   subscribe(listener: (e: LiveTableEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.listeners.add(listener);
   }
 
   private emit(event: LiveTableEvent): void {
-    for (const listener of this.listeners) listener(event);
+    void this.listeners.emit(event);
   }
 
   private async emitQueueSize(): Promise<void> {
@@ -374,11 +439,22 @@ export class LiveTable implements TableLike {
     this.emit({ type: 'queue', ...(await this.queue.counts(this.name)) });
   }
 
-  /** Stop listening to the stream and stop retry timers. */
+  /** Stop listening to the stream and stop retry timers; the table's flusher stops when its last view closes. */
   close(): void {
+    this.closed = true;
     this.unsubscribe.forEach((u) => u());
-    this.flusher.close();
   }
+}
+
+function discardedError(opId: string): VantageError {
+  return new VantageError('op_discarded', `Op ${opId} was discarded`, { opId });
+}
+
+/** The error a dead letter's waiters get: the master's refusal, or why the queue gave up. */
+function deadError(op: QueuedOp): VantageError {
+  const { status = 400, code = 'rejected', message = 'refused' } = op.lastError ?? {};
+  if (op.deadReason && op.deadReason !== 'rejected') return new DeadLetterError(op.opId, op.deadReason, message);
+  return aboutOp(new MasterRejectedError(status, code, message), op.opId);
 }
 
 /** Send one queued op to a table, with its idempotency key. */
@@ -386,15 +462,15 @@ function applyOp(target: TableLike, op: QueuedOp): Promise<unknown> {
   const opts = { idempotencyKey: op.idempotencyKey };
   switch (op.kind) {
     case 'insert':
-      return target.insert(op.id!, op.row!, opts);
+      return target.insert(op.id, op.row, opts);
     case 'insertReturnId':
-      return target.insertReturnId(op.row!, opts);
+      return target.insertReturnId(op.row, opts);
     case 'replace':
-      return target.replace(op.id!, op.row!, opts);
+      return target.replace(op.id, op.row, opts);
     case 'patch':
-      return target.patch(op.id!, op.row!, opts);
+      return target.patch(op.id, op.row, opts);
     case 'delete':
-      return target.delete(op.id!, opts);
+      return target.delete(op.id, opts);
     case 'deleteAll':
       return target.deleteAll(opts);
   }

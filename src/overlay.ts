@@ -1,4 +1,4 @@
-import type { QueuedOp } from './queue/types.js';
+import { opTarget, type QueuedOp } from './queue/types.js';
 import type { Id, Row } from './types.js';
 
 /**
@@ -20,13 +20,13 @@ export function overlayPending(
   const showsInserts = page === undefined || page === 1;
   for (const op of ops) {
     if (op.status === 'dead') continue;
-    const id = op.kind === 'insertReturnId' ? op.opId : op.id;
+    const id = opTarget(op)!;
     switch (op.kind) {
       case 'insert':
       case 'insertReturnId': {
         const row: Row = { ...op.row, [idField]: id };
-        if (out.some(([rowId]) => rowId === id)) out = out.map((r) => (r[0] === id ? [id!, row] : r));
-        else if (showsInserts) out = [[id!, row], ...out];
+        if (out.some(([rowId]) => rowId === id)) out = out.map((r) => (r[0] === id ? [id, row] : r));
+        else if (showsInserts) out = [[id, row], ...out];
         break;
       }
       case 'replace':
@@ -51,7 +51,7 @@ export function pendingIds(ops: QueuedOp[]): Id[] {
   const ids = new Set<Id>();
   for (const op of ops) {
     if (op.status === 'dead') continue;
-    const id = op.kind === 'insertReturnId' ? op.opId : op.id;
+    const id = opTarget(op);
     if (id !== undefined) ids.add(id);
   }
   return [...ids];

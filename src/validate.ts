@@ -1,14 +1,14 @@
 import { InvalidInputError } from './errors.js';
+import { idProblem } from './ids.js';
 import type { Id, Row } from './types.js';
 
 /** The largest row a write may carry, as JSON. Masters commonly refuse bodies over 1 MiB. */
 export const MAX_ROW_BYTES = 512 * 1024;
 
-/** Refuse an id that cannot be a cache key or a URL segment: empty, too long, with a slash or control characters. */
+/** Refuse an id that breaks the id rule (src/ids.ts, docs/protocol.md) before anything is queued or sent. */
 export function checkId(id: unknown): asserts id is Id {
-  if (typeof id !== 'string' || id.length === 0 || id.length > 256 || /[/\u0000-\u001f\u007f]/.test(id)) {
-    throw new InvalidInputError(`Invalid id ${JSON.stringify(id)}: use a non-empty string of at most 256 characters without "/" or control characters`);
-  }
+  const problem = idProblem(id);
+  if (problem) throw new InvalidInputError(`Invalid id ${JSON.stringify(id)}: ${problem}`);
 }
 
 /** Refuse a row that would not survive JSON unchanged, or that is over the size limit. */

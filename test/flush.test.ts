@@ -89,7 +89,7 @@ describe('the flusher (W2, W4)', () => {
     expect(await table.waitFor(d!.opId)).toMatchObject({ id: 'd' });
     await expect(table.waitFor(e!.opId)).rejects.toMatchObject({ masterCode: 'conflict', status: 409 });
     await table.discard(e!.opId);
-    await expect(table.waitFor(e!.opId)).rejects.toMatchObject({ code: 'unknown_op' });
+    await expect(table.waitFor(e!.opId)).rejects.toMatchObject({ code: 'op_discarded', opId: e!.opId });
     expect(await table.deadLetters()).toEqual([]);
     expect(await master.table.get('e')).toBeUndefined();
   });

@@ -59,25 +59,25 @@ describe.each(backends)('the WriteQueue contract: %s', (_name, make) => {
     await q.enqueue(op('1'));
     await q.enqueue(op('2'));
     await q.take('t', 10);
-    await q.kill('1', { code: 'validation', message: 'bad price', status: 422 });
+    await q.kill('1', { code: 'validation', message: 'bad price', status: 422 }, 10);
     expect(await q.take('t', 10)).toMatchObject({ op: { opId: '2' } });
     expect(await q.counts('t')).toEqual({ pending: 1, dead: 1 });
     expect((await q.record('1'))).toMatchObject({ status: 'dead', lastError: { status: 422, message: 'bad price' } });
     await q.applied('2', { id: '2' }, 20);
     await q.revive('1', 30);
     expect(await q.take('t', 30)).toMatchObject({ op: { opId: '1', status: 'in-flight' } });
-    await q.kill('1', err);
-    expect((await q.discard('1')).opId).toBe('1');
+    await q.kill('1', err, 30);
+    expect((await q.discard('1', 40)).opId).toBe('1');
     expect(await q.ops()).toEqual([]);
-    expect(await q.record('1')).toBeUndefined();
+    expect(await q.record('1')).toMatchObject({ status: 'discarded' });
   });
 
   it('refuses to discard an op that is being sent', async () => {
     const q = make();
     await q.enqueue(op('1'));
     await q.take('t', 10);
-    await expect(q.discard('1')).rejects.toMatchObject({ code: 'in_flight' });
-    await expect(q.discard('nope')).rejects.toMatchObject({ code: 'unknown_op' });
+    await expect(q.discard('1', 10)).rejects.toMatchObject({ code: 'in_flight' });
+    await expect(q.discard('nope', 10)).rejects.toMatchObject({ code: 'unknown_op' });
   });
 
   it('removes an applied op but remembers its reply, and a repeated opId stays applied', async () => {
@@ -89,6 +89,66 @@ describe.each(backends)('the WriteQueue contract: %s', (_name, make) => {
     expect(await q.record('1')).toMatchObject({ status: 'applied', result: { id: '1', n: 1 } });
     expect(await q.enqueue(op('1'))).toMatchObject({ created: false, record: { status: 'applied' } });
     expect(await q.take('t', 30)).toBeUndefined();
+  });
+
+  it('holds later ops on a dead letter\'s row back (blocked), and sends the other rows\' ops', async () => {
+    const q = make();
+    await q.enqueue(op('1', 't', { kind: 'insert', id: 'a' }));
+    await q.enqueue(op('2', 't', { kind: 'patch', id: 'a' }));
+    await q.enqueue(op('3', 't', { kind: 'patch', id: 'b' }));
+    await q.take('t', 10);
+    await q.kill('1', err, 10);
+    expect(await q.take('t', 10)).toMatchObject({ op: { opId: '3' } });
+    await q.applied('3', null, 11);
+    expect(await q.take('t', 12)).toBeUndefined();
+    expect(await q.counts('t')).toEqual({ pending: 1, dead: 1 });
+  });
+
+  it('revives a dead letter at the end of the queue with the ops blocked behind it, and counts newer writes applied to its row', async () => {
+    const q = make();
+    await q.enqueue(op('1', 't', { kind: 'patch', id: 'a' }));
+    await q.enqueue(op('2', 't', { kind: 'patch', id: 'a' }));
+    await q.enqueue(op('3', 't', { kind: 'patch', id: 'b' }));
+    await q.take('t', 10);
+    await q.kill('1', err, 10);
+    await q.take('t', 20);
+    await q.applied('3', null, 20);
+    await q.enqueue(op('4', 't', { kind: 'deleteAll' }));
+    await q.take('t', 30);
+    await q.applied('4', null, 30); // a deleteAll touched row a after op 1 died
+    await q.enqueue(op('5', 't', { kind: 'patch', id: 'c' }));
+    const { revived, overtaken } = await q.revive('1', 40);
+    expect([revived, overtaken]).toEqual([true, 1]);
+    expect((await q.ops('t')).map((o) => o.opId)).toEqual(['5', '1', '2']);
+    expect(await q.revive('1', 41)).toMatchObject({ revived: false, op: { status: 'queued' } });
+  });
+
+  it('rewrites the later ops that name a temporary id, in the step that records the insert applied', async () => {
+    const q = make();
+    await q.enqueue(op('tmp', 't', { kind: 'insertReturnId', row: { n: 1 } }));
+    await q.enqueue(op('2', 't', { kind: 'patch', id: 'tmp' }));
+    await q.enqueue(op('3', 'other', { kind: 'patch', id: 'tmp' }));
+    await q.take('t', 10);
+    await q.applied('tmp', 'real-1', 10, { from: 'tmp', to: 'real-1' });
+    expect(await q.take('t', 11)).toMatchObject({ op: { opId: '2', id: 'real-1' } });
+    expect(await q.take('other', 11)).toMatchObject({ op: { opId: '3', id: 'tmp' } });
+  });
+
+  it('remembers a discarded op: discarding again is done, and its opId is never queued again', async () => {
+    const q = make();
+    await q.enqueue(op('1'));
+    await q.discard('1', 10);
+    expect(await q.discard('1', 11)).toMatchObject({ status: 'discarded', opId: '1' });
+    expect(await q.enqueue(op('1'))).toMatchObject({ created: false, record: { status: 'discarded' } });
+    expect(await q.ops('t')).toEqual([]);
+  });
+
+  it('records when an op was first sent, and keeps it across attempts', async () => {
+    const q = make();
+    await q.enqueue(op('1'));
+    expect(await q.take('t', 10)).toMatchObject({ op: { firstSentAt: 10 } });
+    await q.retryLater('1', err, 20, true);
+    expect(await q.take('t', 20)).toMatchObject({ op: { firstSentAt: 10, attempts: 1, answeredFailures: 1 } });
   });
 });
 
@@ -156,14 +216,15 @@ describe('IdbQueue schema upgrades', () => {
     await q.enqueue(op('1'));
     expect(await q.counts('t')).toEqual({ pending: 4, dead: 0 });
     await q.take('t', 10);
-    await q.kill('1', err);
+    await q.kill('1', err, 10);
     expect(await q.counts('t')).toEqual({ pending: 3, dead: 1 });
     await q.revive('1', 10);
+    expect(await q.counts('t')).toEqual({ pending: 4, dead: 0 });
     await q.take('t', 10);
-    await q.applied('1', null, 20);
-    await q.discard('2');
+    await q.applied('2', null, 20);
+    await q.discard('3', 20);
     await q.take('t', 30);
-    await q.retryLater('3', err, 40);
+    await q.retryLater('4', err, 40);
     expect(await q.counts('t')).toEqual({ pending: 2, dead: 0 });
     expect(await q.counts('other')).toEqual({ pending: 0, dead: 0 });
   });

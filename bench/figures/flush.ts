@@ -146,7 +146,7 @@ async function flushOnce(h: Harness, size: number, progress: (line: string) => v
         arm();
         addEventListener('online', () => (s.online = performance.now()), { once: true });
         window.live.subscribe((e) => {
-          if ((e.type !== 'applied' && e.type !== 'dead') || !e.op.id?.startsWith(prefix)) return;
+          if ((e.type !== 'applied' && e.type !== 'dead') || !('id' in e.op && e.op.id.startsWith(prefix))) return;
           const now = performance.now();
           if (e.type === 'dead') s.dead++;
           else {

@@ -22,7 +22,7 @@ export function mountDeadLetters(live: LiveTableRemote, onError: (error: unknown
     h(
       'li',
       { testid: 'dead-letter', 'data-op-id': op.opId },
-      h('div', {}, h('b', {}, opLabel(op)), ' ', h('span', { class: 'muted' }, rowSummary(op.row))),
+      h('div', {}, h('b', {}, opLabel(op)), ' ', h('span', { class: 'muted' }, rowSummary(op))),
       h('div', { class: 'reason', testid: 'dead-reason' }, reason(op.lastError)),
       h(
         'div',

@@ -13,13 +13,17 @@ export function describeEvent(e: LiveTableEvent): LoggedEvent {
     case 'read':
       return { tag: e.outcome, text: `${e.cacheKey} · ${Math.round(e.ms)} ms in the worker` };
     case 'queued':
-      return { tag: 'enqueue', text: `${opLabel(e.op)} ${rowSummary(e.op.row)}`.trim() };
+      return { tag: 'enqueue', text: `${opLabel(e.op)} ${rowSummary(e.op)}`.trim() };
     case 'applied':
       return { tag: 'applied', text: `${opLabel(e.op)}: the master confirmed` };
     case 'retrying':
       return { tag: 'retry', text: `${opLabel(e.op)} · ${reason(e.error)} · again at ${clock(e.retryAt)}` };
     case 'dead':
       return { tag: 'dead', text: `${opLabel(e.op)} · ${reason(e.error)}` };
+    case 'assigned':
+      return { tag: 'assigned', text: `new row ${e.temporaryId} is ${e.id} on the master` };
+    case 'retried':
+      return { tag: 'retry', text: `${opLabel(e.op)} sent again, at the end of the queue${e.overtaken ? ` (after ${e.overtaken} newer write(s) to its row)` : ''}` };
     case 'queue':
       return { tag: 'queue', text: `${e.pending} pending, ${e.dead} rejected` };
     case 'invalidated':

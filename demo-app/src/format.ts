@@ -33,13 +33,14 @@ export function reason(error: ErrorInfo | undefined): string {
 }
 
 /** "insert d", "patch a", "insertReturnId (new row)", "deleteAll". */
-export function opLabel(op: Pick<QueuedOp, 'kind' | 'id'>): string {
+export function opLabel(op: QueuedOp): string {
   if (op.kind === 'insertReturnId') return 'insert (new id)';
-  return op.id === undefined ? op.kind : `${op.kind} ${op.id}`;
+  return op.kind === 'deleteAll' ? op.kind : `${op.kind} ${op.id}`;
 }
 
 /** The row an op carries, compactly: `name: Donut, price: 5`. */
-export function rowSummary(row: Record<string, unknown> | undefined): string {
+export function rowSummary(op: QueuedOp): string {
+  const row = 'row' in op ? op.row : undefined;
   if (!row) return '';
   return Object.entries(row)
     .filter(([key]) => key !== 'id')

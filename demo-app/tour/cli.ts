@@ -6,6 +6,7 @@
  *   npm run demo -- list        run it twice: a miss, then a hit
  */
 import { parseArgs } from 'node:util';
+import { opTarget } from '../../src/queue/types.js';
 import { startStage, type Stage, type TableEvent } from './browser.js';
 
 const USAGE = `usage: npm run demo -- [flags] COMMAND
@@ -143,7 +144,7 @@ const commands: Record<string, (s: Stage, args: string[]) => Promise<void>> = {
     await s.page.reload();
     await s.page.evaluate(() => window.vantageReady);
     const pending = await s.page.evaluate(() => window.live.pending());
-    say(`reloaded offline: ${pending.length} op still queued (${pending.map((op) => `${op.kind} ${op.id}`).join(', ')})`);
+    say(`reloaded offline: ${pending.length} op still queued (${pending.map((op) => `${op.kind} ${opTarget(op) ?? ''}`.trim()).join(', ')})`);
     const applied = s.nextEvent((e) => e.type === 'applied');
     const t0 = Date.now();
     await s.context.setOffline(false);

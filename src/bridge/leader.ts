@@ -4,8 +4,11 @@
  * open: it is stopped when idle). The tab is elected with a Web Lock; when it
  * closes, the lock passes to a tab that is waiting for it.
  */
-import type { LiveStream, StreamState } from '../stream/types.js';
+import { backoffDelay } from '../backoff.js';
+import { defaultEnv } from '../env.js';
+import { VantageError } from '../errors.js';
 import { logger } from '../log.js';
+import type { LiveStream, StreamState } from '../stream/types.js';
 import { callWorker, type BridgeOptions } from './page.js';
 
 const log = logger('vantage-live:bridge');
@@ -13,41 +16,83 @@ const log = logger('vantage-live:bridge');
 /** A stream the leader can close when it steps down. */
 export type ClosableStream = LiveStream & { close(): void };
 
+/** The part of the Web Locks API the election uses; injectable for tests. */
+export interface LockManagerLike {
+  request(name: string, options: { signal: AbortSignal }, callback: () => Promise<unknown>): Promise<unknown>;
+}
+
+export interface LeaderOptions extends BridgeOptions {
+  /** Default `navigator.locks`. */
+  locks?: LockManagerLike;
+}
+
+/** Backoff between attempts to lead after a failure (the worker did not answer, or refused an event). */
+const RELEAD_BACKOFF = { baseMs: 1_000, capMs: 60_000 };
+
 /**
  * Compete for leadership of `table`'s change feed. While this tab leads, it
  * opens the stream with `open(lastEventId)` (the id the worker last took in,
  * so nothing is missed across leaders and visits) and forwards every event.
+ * A failure to lead, or an event the worker did not take in, steps down and
+ * competes again after a backoff, reopening from the worker's stored id.
  * Returns a function that steps down or stops waiting.
  */
-export function hostLiveStream(table: string, open: (lastEventId: string | undefined) => ClosableStream, opts: BridgeOptions = {}): () => void {
-  const locks = globalThis.navigator?.locks;
-  if (!locks) throw new Error('Web Locks are not available: cannot elect a stream leader');
+export function hostLiveStream(table: string, open: (lastEventId: string | undefined) => ClosableStream, opts: LeaderOptions = {}): () => void {
+  const locks = opts.locks ?? (globalThis.navigator?.locks as LockManagerLike | undefined);
+  if (!locks) throw new VantageError('no_web_locks', 'Web Locks are not available: cannot elect a stream leader');
+  const env = opts.env ?? defaultEnv;
   const stop = new AbortController();
-  const send = (body: Parameters<typeof callWorker>[0], label: string): Promise<void> =>
-    callWorker(body, label, opts).then(
-      () => {},
-      (err) => log.warn(`${label} not forwarded`, { table, error: String(err) }),
-    );
+  let failures = 0;
+  let cancelRetry = () => {};
 
-  locks
-    .request(`vantage-live:stream:${table}`, { signal: stop.signal }, async () => {
-      const lastEventId = (await callWorker({ kind: 'stream-resume', table }, 'stream-resume', opts)) as string | undefined;
-      log.info('leading the change feed', { table, lastEventId });
-      const stream = open(lastEventId);
+  const lead = async (): Promise<void> => {
+    const lastEventId = (await callWorker({ kind: 'stream-resume', table }, 'stream-resume', opts)) as string | undefined;
+    log.info('leading the change feed', { table, lastEventId });
+    const stream = open(lastEventId);
+    await new Promise<void>((resolve, reject) => {
       // Events go to the worker one at a time, in order: the worker records the last id it took in.
       let chain = Promise.resolve();
+      let done = false;
+      const finish = (err?: unknown) => {
+        if (done) return;
+        done = true;
+        off();
+        offState?.();
+        stream.close();
+        void callWorker({ kind: 'stream-state', table, state: 'closed' }, 'stream-state', opts).catch(() => {});
+        if (err === undefined) resolve();
+        else reject(err);
+      };
       const off = stream.subscribe((event) => {
-        chain = chain.then(() => send({ kind: 'live-event', table, event }, 'live-event'));
+        chain = chain.then(async () => {
+          if (done) return;
+          try {
+            await callWorker({ kind: 'live-event', table, event }, 'live-event', opts);
+            failures = 0;
+          } catch (err) {
+            finish(err); // the worker did not take it in: its stored id is still before it, so reopening resends it
+          }
+        });
       });
-      const offState = stream.onState?.((state: StreamState) => void send({ kind: 'stream-state', table, state }, 'stream-state'));
-      await new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve(), { once: true }));
-      off();
-      offState?.();
-      stream.close();
-      await send({ kind: 'stream-state', table, state: 'closed' }, 'stream-state');
-    })
-    .catch((err: unknown) => {
-      if ((err as { name?: string }).name !== 'AbortError') log.error('stream leadership failed', { table, error: String(err) });
+      const offState = stream.onState?.((state: StreamState) =>
+        void callWorker({ kind: 'stream-state', table, state }, 'stream-state', opts).catch((err) => log.warn('stream state not forwarded', { table, error: String(err) })),
+      );
+      stop.signal.addEventListener('abort', () => finish(), { once: true });
     });
-  return () => stop.abort();
+  };
+
+  const compete = (): void => {
+    if (stop.signal.aborted) return;
+    locks.request(`vantage-live:stream:${table}`, { signal: stop.signal }, lead).catch((err: unknown) => {
+      if (stop.signal.aborted) return;
+      const delay = backoffDelay(failures++, RELEAD_BACKOFF, env.random);
+      log.warn('change feed leadership failed, competing again', { table, error: String(err), retryInMs: delay });
+      cancelRetry = env.setTimer(compete, delay);
+    });
+  };
+  compete();
+  return () => {
+    stop.abort();
+    cancelRetry();
+  };
 }

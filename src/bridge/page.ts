@@ -4,7 +4,8 @@
  * tab's BroadcastChannel (B2).
  */
 import { wrap, type Endpoint, type Remote } from 'comlink';
-import { BridgeTimeoutError, NoServiceWorkerError, ProtocolMismatchError } from '../errors.js';
+import { defaultEnv, type Env } from '../env.js';
+import { aboutOp, BridgeTimeoutError, InvalidInputError, NoServiceWorkerError, ProtocolMismatchError } from '../errors.js';
 import type { LiveTable, LiveTableEvent } from '../live-table.js';
 import { logger } from '../log.js';
 import {
@@ -28,6 +29,8 @@ export interface BridgeOptions {
   timeoutMs?: number;
   /** Silence after which the worker is presumed stopped and the call sent again; default LIVENESS_MS. */
   livenessMs?: number;
+  /** Time, timers, ids and "online"; default the platform's. */
+  env?: Env;
 }
 
 type EnvelopeBody = Envelope extends infer E ? (E extends unknown ? Omit<E, 'vantageLive'> : never) : never;
@@ -40,18 +43,20 @@ type EnvelopeBody = Envelope extends infer E ? (E extends unknown ? Omit<E, 'van
 export async function callWorker(body: EnvelopeBody, label: string, opts: BridgeOptions = {}): Promise<unknown> {
   const container = opts.container ?? globalThis.navigator?.serviceWorker;
   if (!container) throw new NoServiceWorkerError('this browser has no service workers, or the page is not a secure context');
+  const env = opts.env ?? defaultEnv;
   const timeoutMs = opts.timeoutMs ?? 30_000;
-  const deadline = Date.now() + timeoutMs;
-  const envelope = { ...body, vantageLive: PROTOCOL_VERSION } as Envelope;
+  const deadline = env.now() + timeoutMs;
   for (let attempt = 1; ; attempt++) {
-    const worker = await beforeDeadline(container.ready.then((r) => r.active), deadline);
+    const worker = await beforeDeadline(container.ready.then((r) => r.active), deadline, env);
     if (worker === 'late') break;
     if (!worker) throw new NoServiceWorkerError('the registration has no active worker');
-    const outcome = await sendOnce(worker, envelope, opts.livenessMs ?? LIVENESS_MS, deadline);
+    // The worker is told how long this page will listen, so it stops working on the call's behalf after that.
+    const envelope = { ...body, vantageLive: PROTOCOL_VERSION, patienceMs: Math.max(0, deadline - env.now()) } as Envelope;
+    const outcome = await sendOnce(worker, envelope, opts.livenessMs ?? LIVENESS_MS, deadline, env);
     if (outcome.kind === 'reply') return outcome.value;
     if (outcome.kind === 'failed') throw fromWireError(outcome.error);
     if (outcome.kind === 'mismatch') throw new ProtocolMismatchError(PROTOCOL_VERSION, outcome.workerVersion);
-    if (Date.now() >= deadline) break;
+    if (env.now() >= deadline) break;
     log.info('worker silent, sending again', { call: label, attempt });
   }
   throw new BridgeTimeoutError(label, timeoutMs);
@@ -59,21 +64,21 @@ export async function callWorker(body: EnvelopeBody, label: string, opts: Bridge
 
 type Outcome = Extract<PortMessage, { kind: 'reply' | 'failed' | 'mismatch' }> | { kind: 'silent' };
 
-function sendOnce(worker: ServiceWorker, envelope: Envelope, livenessMs: number, deadline: number): Promise<Outcome> {
+function sendOnce(worker: Pick<ServiceWorker, 'postMessage'>, envelope: Envelope, livenessMs: number, deadline: number, env: Env): Promise<Outcome> {
   return new Promise((resolve) => {
     const { port1, port2 } = new MessageChannel();
-    let silence: ReturnType<typeof setTimeout>;
+    let cancelSilence = () => {};
     const finish = (outcome: Outcome) => {
-      clearTimeout(silence);
-      clearTimeout(late);
+      cancelSilence();
+      cancelLate();
       port1.close();
       resolve(outcome);
     };
     const listen = () => {
-      clearTimeout(silence);
-      silence = setTimeout(() => finish({ kind: 'silent' }), livenessMs);
+      cancelSilence();
+      cancelSilence = env.setTimer(() => finish({ kind: 'silent' }), livenessMs);
     };
-    const late = setTimeout(() => finish({ kind: 'silent' }), Math.max(0, deadline - Date.now()));
+    const cancelLate = env.setTimer(() => finish({ kind: 'silent' }), Math.max(0, deadline - env.now()));
     port1.onmessage = ({ data }: MessageEvent<PortMessage>) => {
       if (data.kind === 'ack' || data.kind === 'alive') listen();
       else finish(data);
@@ -83,13 +88,13 @@ function sendOnce(worker: ServiceWorker, envelope: Envelope, livenessMs: number,
   });
 }
 
-async function beforeDeadline<T>(promise: Promise<T>, deadline: number): Promise<T | 'late'> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), Math.max(0, deadline - Date.now()))));
+async function beforeDeadline<T>(promise: Promise<T>, deadline: number, env: Env): Promise<T | 'late'> {
+  let cancel = () => {};
+  const late = new Promise<'late'>((resolve) => (cancel = env.setTimer(() => resolve('late'), Math.max(0, deadline - env.now()))));
   try {
     return await Promise.race([promise, late]);
   } finally {
-    clearTimeout(timer);
+    cancel();
   }
 }
 
@@ -103,10 +108,17 @@ export type LiveTableRemote = Omit<Remote<LiveTable>, 'subscribe'> & {
 
 /**
  * Connect to the LiveTable the service worker serves under `name`.
- * Writes get an op id here, in the page, so a call repeated after a worker
- * restart is queued once (W3).
+ *
+ * Writes get their op id here, in the page, so a call repeated after a worker
+ * restart is queued once (W3), and they default to `wait: 'queued'`: they
+ * resolve once the op is durable in the worker, online or not, and the
+ * outcome reaches every tab as an event (`applied`, `dead`). With `wait:
+ * 'applied'` a write waits for the master; any error that follows a queued
+ * write names its op (`err.opId`), to follow with `waitFor`, `retry` or
+ * `discard`, and a write sent again with the same `opId` is queued once.
  */
 export function connectLiveTable(name: string, opts: BridgeOptions = {}): LiveTableRemote {
+  const env = opts.env ?? defaultEnv;
   const listeners = new Set<EventListenerOrEventListenerObject>();
   const deliver = (data: unknown) => {
     for (const l of listeners) (typeof l === 'function' ? l : l.handleEvent)({ data } as MessageEvent);
@@ -128,10 +140,16 @@ export function connectLiveTable(name: string, opts: BridgeOptions = {}): LiveTa
       const at = typeof prop === 'string' ? WRITE_OPTS_AT[prop] : undefined;
       const value = Reflect.get(target, prop, receiver);
       if (at === undefined) return value;
-      return (...args: unknown[]) => {
-        const given = (args[at] ?? {}) as { opId?: string };
-        args[at] = { ...given, opId: given.opId ?? crypto.randomUUID() };
-        return (value as (...a: unknown[]) => unknown)(...args);
+      return async (...args: unknown[]) => {
+        const given = (args[at] ?? {}) as { opId?: string; wait?: string };
+        const opId = given.opId ?? env.newId();
+        args[at] = { ...given, opId, wait: given.wait ?? 'queued' };
+        try {
+          return await (value as (...a: unknown[]) => Promise<unknown>)(...args);
+        } catch (err) {
+          if (err instanceof InvalidInputError) throw err; // refused before anything was queued
+          throw err instanceof BridgeTimeoutError ? new BridgeTimeoutError(err.method, err.ms, opId) : aboutOp(err, opId);
+        }
       };
     },
   }) as unknown as LiveTableRemote;
@@ -158,27 +176,31 @@ export const NUDGE_AFTER_MS = 10_000;
  * restarts if it was stopped and sends what is due. Returns a function that stops.
  */
 export function keepFlushing(opts: BridgeOptions = {}): () => void {
+  const env = opts.env ?? defaultEnv;
   const send = (kind: 'online' | 'nudge') =>
     void callWorker({ kind }, kind, opts).catch((err) => log.warn(`${kind} not sent to the worker`, { error: String(err) }));
   const pending = new Map<string, number>();
-  let progressAt = Date.now();
+  let progressAt = env.now();
   void workerInfo(opts).then((info) => info.tables.forEach((t) => pending.has(t.name) || pending.set(t.name, t.pending)), () => {});
   const channel = new BroadcastChannel(EVENTS_CHANNEL);
   channel.onmessage = ({ data }: MessageEvent<Broadcast>) => {
     const { type } = data.event;
     if (data.event.type === 'queue') pending.set(data.table, data.event.pending);
-    if (type === 'queue' || type === 'applied' || type === 'retrying' || type === 'dead') progressAt = Date.now();
+    if (type === 'queue' || type === 'applied' || type === 'retrying' || type === 'dead') progressAt = env.now();
   };
-  const timer = setInterval(() => {
+  let cancel = () => {};
+  const check = () => {
+    cancel = env.setTimer(check, NUDGE_AFTER_MS / 2);
     const waiting = [...pending.values()].some((n) => n > 0);
-    if (!waiting || navigator.onLine === false || Date.now() - progressAt < NUDGE_AFTER_MS) return;
-    progressAt = Date.now();
+    if (!waiting || !env.isOnline() || env.now() - progressAt < NUDGE_AFTER_MS) return;
+    progressAt = env.now();
     send('nudge');
-  }, NUDGE_AFTER_MS / 2);
+  };
+  cancel = env.setTimer(check, NUDGE_AFTER_MS / 2);
   const onOnline = () => send('online');
   addEventListener('online', onOnline);
   return () => {
-    clearInterval(timer);
+    cancel();
     channel.close();
     removeEventListener('online', onOnline);
   };

@@ -14,7 +14,7 @@ import type { LiveTableEvent } from '../live-table.js';
 import type { LiveEvent, StreamState } from '../stream/types.js';
 
 /** Bump on any change to the messages below; page and worker refuse to talk across versions (B3). */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /** How often a busy worker says it is still working on a call, in ms. */
 export const ALIVE_EVERY_MS = 1_000;
@@ -24,8 +24,12 @@ export const LIVENESS_MS = 4_000;
 /** The BroadcastChannel every tab listens on for table events (B2). */
 export const EVENTS_CHANNEL = 'vantage-live:events';
 
-/** A page-to-worker message: a Comlink message for one table, or a control request. */
-export type Envelope = { vantageLive: number } & (
+/**
+ * A page-to-worker message: a Comlink message for one table, or a control
+ * request. `patienceMs` is how long the page will listen for the answer: the
+ * worker stops saying `alive` and holding itself awake for the call after that.
+ */
+export type Envelope = { vantageLive: number; patienceMs?: number } & (
   | { kind: 'call'; table: string; message: unknown }
   | { kind: 'online' }
   | { kind: 'nudge' }
@@ -79,6 +83,8 @@ const errorClasses: Record<string, { prototype: Error }> = {
   BridgeTimeoutError: errors.BridgeTimeoutError,
   ProtocolMismatchError: errors.ProtocolMismatchError,
   NoServiceWorkerError: errors.NoServiceWorkerError,
+  DeadLetterError: errors.DeadLetterError,
+  UnexpectedResponseError: errors.UnexpectedResponseError,
 };
 
 export function toWireError(err: unknown): WireError {

@@ -13,6 +13,9 @@ import { ALIVE_EVERY_MS, EVENTS_CHANNEL, isEnvelope, PROTOCOL_VERSION, toWireErr
 
 const log = logger('vantage-live:bridge');
 
+/** How long a call from a page that names no patience keeps the worker awake, in ms. */
+const MAX_PATIENCE_MS = 5 * 60_000;
+
 /** The Background Sync tag registered when a flush must be retried later. */
 export const SYNC_TAG = 'vantage-live:flush';
 
@@ -126,8 +129,16 @@ export function serveLiveTables(tables: Record<string, LiveTable>, opts: ServeOp
       (value) => reply({ kind: 'reply', value }),
       (err) => reply({ kind: 'failed', error: toWireError(err) }),
     );
-    const afterwards = work
+    // Once the page has given up on the call, the worker stops saying alive and stops staying awake for it;
+    // the work itself goes on (a write stays queued), and its answer, if it comes, goes nowhere.
+    let stopWaiting = () => {};
+    const given = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, event.data.patienceMs ?? MAX_PATIENCE_MS);
+      stopWaiting = () => clearTimeout(timer);
+    });
+    const afterwards = Promise.race([work, given])
       .finally(() => {
+        stopWaiting();
         clearInterval(alive);
         port.close();
       })
@@ -137,7 +148,12 @@ export function serveLiveTables(tables: Record<string, LiveTable>, opts: ServeOp
   scope.addEventListener('sync', (event) => {
     if (event.tag === SYNC_TAG) event.waitUntil(syncFlush());
   });
-  scope.addEventListener('activate', (event) => event.waitUntil(flushAll()));
+  // An update must not wait for the backlog: activation finishes at once, and the flush runs after it, in a
+  // Background Sync event of its own where there is one (pages' calls and nudges flush too).
+  scope.addEventListener('activate', () => {
+    void flushAll().catch((err) => log.error('flush after activation failed', { error: String(err) }));
+    scope.registration?.sync?.register(SYNC_TAG).catch(() => {});
+  });
   return { flushAll };
 }
 

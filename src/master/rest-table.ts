@@ -1,4 +1,5 @@
-import { MasterRejectedError, MasterUnavailableError } from '../errors.js';
+import { InvalidInputError, MasterRejectedError, MasterUnavailableError, UnexpectedResponseError } from '../errors.js';
+import { idPathSegment, idProblem } from '../ids.js';
 import type { Id, PageRequest, Row, TableLike, WriteOptions } from '../types.js';
 
 export interface RestTableOptions {
@@ -95,7 +96,9 @@ export class RestTable implements TableLike {
   }
 
   private path(id: Id): string {
-    return `/${encodeURIComponent(id)}`;
+    const problem = idProblem(id);
+    if (problem) throw new InvalidInputError(`Invalid id ${JSON.stringify(id)}: ${problem}`);
+    return `/${idPathSegment(id)}`;
   }
 
   private idOf(row: Row): Id {
@@ -106,29 +109,44 @@ export class RestTable implements TableLike {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (opts?.idempotencyKey) headers['idempotency-key'] = opts.idempotencyKey;
+    const url = this.url + path;
     let res: Response;
     try {
-      res = await this.fetch(this.url + path, {
+      res = await this.fetch(url, {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(this.timeoutMs),
+        // A write that is redirected (an auth proxy's login page) was not applied; following it would answer 200 with HTML.
+        redirect: method === 'GET' ? 'follow' : 'manual',
       });
     } catch (err) {
-      throw new MasterUnavailableError(`${method} ${this.url + path} got no answer: ${(err as Error).message}`, undefined, undefined, err);
+      throw new MasterUnavailableError(`${method} ${url} got no answer: ${(err as Error).message}`, undefined, undefined, err);
+    }
+    if (res.type === 'opaqueredirect' || (res.status >= 300 && res.status < 400)) {
+      throw new UnexpectedResponseError(res.status, `${method} ${url} was redirected${res.headers.get('location') ? ` to ${res.headers.get('location')}` : ''}: not applied (a sign-in page?)`);
     }
     const text = await res.text().catch(() => '');
     const json = parseJson(text);
-    if (res.ok) return json;
+    if (res.ok) {
+      if (json === undefined && !(res.status === 204 || (method === 'DELETE' && !text))) {
+        throw new UnexpectedResponseError(res.status, `${method} ${url}: ${res.status} without a JSON body (${res.headers.get('content-type') ?? 'no content type'}): not the master's answer`);
+      }
+      return json;
+    }
     const error = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
-    const message = `${method} ${this.url + path}: ${res.status} ${error?.message ?? (text.slice(0, 200) || res.statusText)}`;
+    const message = `${method} ${url}: ${res.status} ${error?.message ?? (text.slice(0, 200) || res.statusText)}`;
     const status = res.status;
-    if (status === 408 || status === 429 || status >= 500) {
+    // 409 for a key still being processed (the IETF Idempotency-Key draft): the first request may yet finish.
+    if (status === 408 || status === 429 || status >= 500 || (status === 409 && error?.code === KEY_IN_PROGRESS)) {
       throw new MasterUnavailableError(message, status, retryAfterMs(res.headers.get('retry-after')));
     }
     throw new MasterRejectedError(status, error?.code ?? `http_${status}`, message);
   }
 }
+
+/** The error code of a 409 that means "this Idempotency-Key is still being processed" (docs/protocol.md). */
+export const KEY_IN_PROGRESS = 'idempotency_key_in_progress';
 
 function parseJson(text: string): unknown {
   if (!text) return undefined;

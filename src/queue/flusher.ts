@@ -1,9 +1,8 @@
-import type { BackoffPolicy } from '../backoff.js';
 import type { Env } from '../env.js';
-import { errorInfo } from '../errors.js';
+import { errorInfo, VantageError } from '../errors.js';
 import { logger } from '../log.js';
-import { judgeFailure } from './retry-policy.js';
-import type { QueuedOp, WriteQueue } from './types.js';
+import { judgeFailure, unsafeToResend, type RetryPolicy } from './retry-policy.js';
+import { opTarget, type DeathReason, type IdRewrite, type QueuedOp, type WriteQueue } from './types.js';
 
 const log = logger('vantage-live:queue');
 
@@ -15,11 +14,12 @@ export interface FlusherOptions {
   table: string;
   /** Send one op to the master; resolves with the master's reply. */
   apply(op: QueuedOp): Promise<unknown>;
-  policy: BackoffPolicy;
+  policy: RetryPolicy;
   env: Env;
-  onApplied(op: QueuedOp, result: unknown): Promise<void> | void;
+  /** `rewrite`: an insertReturnId's temporary id and the master's id, already rewritten in the queue. */
+  onApplied(op: QueuedOp, result: unknown, rewrite: IdRewrite | undefined): Promise<void> | void;
   onRetry(op: QueuedOp, err: unknown, retryAt: number): void;
-  onDead(op: QueuedOp, err: unknown): Promise<void> | void;
+  onDead(op: QueuedOp, err: unknown, reason: DeathReason): Promise<void> | void;
 }
 
 /**
@@ -85,27 +85,37 @@ export class Flusher {
       if (!next) return;
       if ('retryAt' in next) return this.wakeAt(next.retryAt);
       const { op } = next;
-      log.debug('sending', { op: op.kind, opId: op.opId, id: op.id, attempt: op.attempts + 1 });
+      if (unsafeToResend(op, env.now(), this.o.policy)) {
+        const err = new VantageError('outcome_unknown', `${op.kind} was first sent longer ago than the master keeps idempotency keys: whether it was applied is unknown, and sending it again could apply it twice`);
+        await this.kill(op, err, 'outcome_unknown');
+        continue;
+      }
+      log.debug('sending', { op: op.kind, opId: op.opId, id: opTarget(op), attempt: op.attempts + 1 });
       let result: unknown;
       try {
         result = await this.o.apply(op);
       } catch (err) {
-        const verdict = judgeFailure(err, op.attempts, env.now(), this.o.policy, env.random);
+        const verdict = judgeFailure(err, op, env.now(), this.o.policy, env.random);
         if ('dead' in verdict) {
-          await queue.kill(op.opId, errorInfo(err));
-          log.warn('dead letter', { op: op.kind, opId: op.opId, id: op.id, outcome: 'failed', error: errorInfo(err) });
-          await this.o.onDead(op, err);
+          await this.kill(op, err, verdict.dead);
           continue;
         }
-        await queue.retryLater(op.opId, errorInfo(err), verdict.retryAt);
-        log.info('will retry', { op: op.kind, opId: op.opId, id: op.id, outcome: 'failed', retryAt: verdict.retryAt });
+        await queue.retryLater(op.opId, errorInfo(err), verdict.retryAt, verdict.answered);
+        log.info('will retry', { op: op.kind, opId: op.opId, id: opTarget(op), outcome: 'failed', retryAt: verdict.retryAt });
         this.o.onRetry(op, err, verdict.retryAt);
         return this.wakeAt(verdict.retryAt);
       }
-      await queue.applied(op.opId, result, env.now());
-      log.debug('applied', { op: op.kind, opId: op.opId, id: op.id });
-      await this.o.onApplied(op, result);
+      const rewrite = op.kind === 'insertReturnId' ? { from: op.opId, to: String(result) } : undefined;
+      await queue.applied(op.opId, result, env.now(), rewrite);
+      log.debug('applied', { op: op.kind, opId: op.opId, id: opTarget(op) });
+      await this.o.onApplied(op, result, rewrite);
     }
+  }
+
+  private async kill(op: QueuedOp, err: unknown, reason: DeathReason): Promise<void> {
+    await this.o.queue.kill(op.opId, errorInfo(err), this.o.env.now(), reason);
+    log.warn('dead letter', { op: op.kind, opId: op.opId, id: opTarget(op), outcome: 'failed', reason, error: errorInfo(err) });
+    await this.o.onDead(op, err, reason);
   }
 
   // One timer per flusher, for the earliest time anything is due.

@@ -1,6 +1,19 @@
 import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb';
 import { storageError, UnknownOpError, VantageError, type ErrorInfo } from '../errors.js';
-import { APPLIED_MEMORY, type AppliedOp, type NewOp, type OpRecord, type QueuedOp, type Take, type WriteQueue } from './types.js';
+import {
+  APPLIED_MEMORY,
+  deadLetterWalk,
+  opTarget,
+  rewriteId,
+  type DeathReason,
+  type DoneOp,
+  type IdRewrite,
+  type NewOp,
+  type OpRecord,
+  type QueuedOp,
+  type Take,
+  type WriteQueue,
+} from './types.js';
 
 interface QueueSchema extends DBSchema {
   ops: {
@@ -8,7 +21,8 @@ interface QueueSchema extends DBSchema {
     value: QueuedOp;
     indexes: { opId: string; tableSeq: [string, number]; tableStatus: [string, string] };
   };
-  applied: { key: string; value: AppliedOp; indexes: { appliedAt: number } };
+  /** Ops that left the queue, applied or discarded (the store's name predates discarded ones). */
+  applied: { key: string; value: DoneOp; indexes: { appliedAt: number } };
   /** Running counts, kept in the same transactions as the ops: `pending/TABLE`, `dead/TABLE`, `applied`. */
   meta: { key: string; value: number };
 }
@@ -56,9 +70,21 @@ async function bump(tx: AnyTx, key: string, delta: number): Promise<void> {
   await meta.put(((await meta.get(key)) ?? 0) + delta, key);
 }
 
+/** Keep a record of an op that left the queue, forgetting the oldest past APPLIED_MEMORY. */
+async function remember(tx: AnyTx, record: DoneOp): Promise<void> {
+  const done = tx.objectStore('applied');
+  await done.put(record);
+  let kept = ((await tx.objectStore('meta').get('applied')) ?? 0) + 1;
+  for (let cursor = await done.index('appliedAt').openCursor(); cursor; cursor = await cursor.continue()) {
+    if (kept <= APPLIED_MEMORY.count && cursor.value.appliedAt >= record.appliedAt - APPLIED_MEMORY.ms) break;
+    await cursor.delete();
+    kept--;
+  }
+  await tx.objectStore('meta').put(kept, 'applied');
+}
+
 type Stores = StoreNames<QueueSchema>;
 type Tx<S extends Stores[]> = IDBPTransaction<QueueSchema, S, 'readwrite'>;
-type OpsStore = { index(name: 'opId'): { get(opId: string): Promise<QueuedOp | undefined> } };
 
 /**
  * The WriteQueue in IndexedDB. Every change is one transaction. Those a user
@@ -88,7 +114,7 @@ export class IdbQueue implements WriteQueue {
     return this.write(['ops', 'applied', 'meta'], 'strict', async (tx) => {
       const known = (await tx.objectStore('ops').index('opId').get(op.opId)) ?? (await tx.objectStore('applied').get(op.opId));
       if (known) return { record: known, created: false };
-      const draft = { ...op, status: 'queued', attempts: 0, nextAttemptAt: 0 } as Omit<QueuedOp, 'seq'>;
+      const draft = { ...op, status: 'queued', attempts: 0, nextAttemptAt: 0 } as const;
       const seq = await tx.objectStore('ops').add(draft as QueuedOp);
       await tally(tx, op.table, undefined, 'queued');
       return { record: { ...draft, seq }, created: true };
@@ -97,12 +123,12 @@ export class IdbQueue implements WriteQueue {
 
   take(table: string, now: number): Promise<Take | undefined> {
     return this.write(['ops'], 'relaxed', async (tx) => {
-      const index = tx.objectStore('ops').index('tableSeq');
-      for (let cursor = await index.openCursor(tableRange(table)); cursor; cursor = await cursor.continue()) {
+      const waitsBehind = deadLetterWalk();
+      for (let cursor = await tx.objectStore('ops').index('tableSeq').openCursor(tableRange(table)); cursor; cursor = await cursor.continue()) {
         const op = cursor.value;
-        if (op.status === 'dead') continue;
+        if (waitsBehind(op) !== undefined) continue;
         if (op.nextAttemptAt > now) return { retryAt: op.nextAttemptAt };
-        const taken: QueuedOp = { ...op, status: 'in-flight' };
+        const taken: QueuedOp = { ...op, status: 'in-flight', firstSentAt: op.firstSentAt ?? now };
         await cursor.update(taken);
         return { op: taken };
       }
@@ -110,45 +136,77 @@ export class IdbQueue implements WriteQueue {
     });
   }
 
-  applied(opId: string, result: unknown, now: number): Promise<void> {
+  applied(opId: string, result: unknown, now: number, rewrite?: IdRewrite): Promise<void> {
     return this.write(['ops', 'applied', 'meta'], 'relaxed', async (tx) => {
-      const op = await this.must(tx.objectStore('ops'), opId);
+      const op = await this.must(tx, opId);
       await tx.objectStore('ops').delete(op.seq);
       await tally(tx, op.table, op.status, undefined);
-      const applied = tx.objectStore('applied');
-      await applied.put({ status: 'applied', opId, table: op.table, kind: op.kind, id: op.id, result, appliedAt: now });
-      let kept = ((await tx.objectStore('meta').get('applied')) ?? 0) + 1;
-      for (let cursor = await applied.index('appliedAt').openCursor(); cursor; cursor = await cursor.continue()) {
-        if (kept <= APPLIED_MEMORY.count && cursor.value.appliedAt >= now - APPLIED_MEMORY.ms) break;
-        await cursor.delete();
-        kept--;
+      if (rewrite) {
+        for (let cursor = await tx.objectStore('ops').index('tableSeq').openCursor(tableRange(op.table)); cursor; cursor = await cursor.continue()) {
+          const changed = rewriteId(cursor.value, rewrite);
+          if (changed !== cursor.value) await cursor.update(changed);
+        }
       }
-      await tx.objectStore('meta').put(kept, 'applied');
+      await remember(tx, { status: 'applied', opId, table: op.table, kind: op.kind, id: opTarget(op), result, appliedAt: now });
     });
   }
 
-  async retryLater(opId: string, error: ErrorInfo, nextAttemptAt: number): Promise<void> {
-    await this.update(opId, 'relaxed', (op) => ({ ...op, status: 'queued', attempts: op.attempts + 1, lastError: error, nextAttemptAt }));
+  async retryLater(opId: string, error: ErrorInfo, nextAttemptAt: number, answered = false): Promise<void> {
+    await this.update(opId, 'relaxed', (op) => ({
+      ...op,
+      status: 'queued',
+      attempts: op.attempts + 1,
+      answeredFailures: (op.answeredFailures ?? 0) + (answered ? 1 : 0),
+      lastError: error,
+      nextAttemptAt,
+    }));
   }
 
-  async kill(opId: string, error: ErrorInfo): Promise<void> {
-    await this.update(opId, 'strict', (op) => ({ ...op, status: 'dead', attempts: op.attempts + 1, lastError: error }));
+  async kill(opId: string, error: ErrorInfo, now: number, reason: DeathReason = 'rejected'): Promise<void> {
+    await this.update(opId, 'strict', (op) => ({ ...op, status: 'dead', attempts: op.attempts + 1, lastError: error, deadReason: reason, diedAt: now }));
   }
 
-  async revive(opId: string, now: number): Promise<QueuedOp> {
-    return this.update(opId, 'strict', (op) => {
-      if (op.status !== 'dead') throw new VantageError('not_dead', `Op "${opId}" is ${op.status}, not a dead letter`);
-      return { ...op, status: 'queued', nextAttemptAt: now };
+  revive(opId: string, now: number): Promise<{ op: OpRecord; revived: boolean; overtaken: number }> {
+    return this.write(['ops', 'applied', 'meta'], 'strict', async (tx) => {
+      const op = await tx.objectStore('ops').index('opId').get(opId);
+      if (op?.status !== 'dead') return { op: await this.mustRecord(tx, opId), revived: false, overtaken: 0 };
+      // The op and the ops that waited behind it move to the end, in their order, each under a new seq.
+      const ops = tx.objectStore('ops');
+      const waitsBehind = deadLetterWalk();
+      const moving: QueuedOp[] = [];
+      for (let cursor = await ops.index('tableSeq').openCursor(tableRange(op.table)); cursor; cursor = await cursor.continue()) {
+        const by = waitsBehind(cursor.value);
+        if (cursor.value.opId === opId || (cursor.value.status !== 'dead' && by === opId)) moving.push(cursor.value);
+      }
+      let revived = op;
+      for (const moved of moving) {
+        await ops.delete(moved.seq);
+        const { seq: _old, ...rest } = moved.opId === opId ? { ...moved, status: 'queued' as const, nextAttemptAt: now, deadReason: undefined } : moved;
+        const seq = await ops.add(rest as QueuedOp);
+        if (moved.opId === opId) revived = { ...rest, seq } as QueuedOp;
+      }
+      await tally(tx, op.table, 'dead', 'queued');
+      const target = opTarget(op);
+      let overtaken = 0;
+      const since = IDBKeyRange.lowerBound(op.diedAt ?? 0);
+      for (let cursor = await tx.objectStore('applied').index('appliedAt').openCursor(since); cursor; cursor = await cursor.continue()) {
+        const done = cursor.value;
+        if (done.status === 'applied' && done.table === op.table && (done.kind === 'deleteAll' || done.id === target)) overtaken++;
+      }
+      return { op: revived, revived: true, overtaken };
     });
   }
 
-  discard(opId: string): Promise<QueuedOp> {
-    return this.write(['ops', 'meta'], 'strict', async (tx) => {
-      const op = await this.must(tx.objectStore('ops'), opId);
+  discard(opId: string, now: number): Promise<OpRecord> {
+    return this.write(['ops', 'applied', 'meta'], 'strict', async (tx) => {
+      const op = await tx.objectStore('ops').index('opId').get(opId);
+      if (!op) return this.mustRecord(tx, opId);
       if (op.status === 'in-flight') throw new VantageError('in_flight', `Op "${opId}" is being sent and cannot be discarded`);
       await tx.objectStore('ops').delete(op.seq);
       await tally(tx, op.table, op.status, undefined);
-      return op;
+      const record: DoneOp = { status: 'discarded', opId, table: op.table, kind: op.kind, id: opTarget(op), appliedAt: now };
+      await remember(tx, record);
+      return record;
     });
   }
 
@@ -175,7 +233,7 @@ export class IdbQueue implements WriteQueue {
 
   private update<T extends QueuedOp>(opId: string, durability: IDBTransactionDurability, change: (op: QueuedOp) => T): Promise<T> {
     return this.write(['ops', 'meta'], durability, async (tx) => {
-      const op = await this.must(tx.objectStore('ops'), opId);
+      const op = await this.must(tx, opId);
       const next = change(op);
       await tx.objectStore('ops').put(next);
       await tally(tx, op.table, op.status, next.status);
@@ -183,10 +241,16 @@ export class IdbQueue implements WriteQueue {
     });
   }
 
-  private async must(ops: OpsStore, opId: string): Promise<QueuedOp> {
-    const op = await ops.index('opId').get(opId);
+  private async must(tx: Tx<['ops', ...Stores[]]>, opId: string): Promise<QueuedOp> {
+    const op = await tx.objectStore('ops').index('opId').get(opId);
     if (!op) throw new UnknownOpError(opId);
     return op;
+  }
+
+  private async mustRecord(tx: Tx<['ops', 'applied', ...Stores[]]>, opId: string): Promise<OpRecord> {
+    const rec = (await tx.objectStore('ops').index('opId').get(opId)) ?? (await tx.objectStore('applied').get(opId));
+    if (!rec) throw new UnknownOpError(opId);
+    return rec;
   }
 
   // One read-write transaction: resolves after it commits, with a full disk reported as StorageFullError.

@@ -1,10 +1,25 @@
 import { UnknownOpError, VantageError, type ErrorInfo } from '../errors.js';
-import { APPLIED_MEMORY, type AppliedOp, type NewOp, type OpRecord, type QueuedOp, type Take, type WriteQueue } from './types.js';
+import {
+  APPLIED_MEMORY,
+  blockedOps,
+  deadLetterWalk,
+  opTarget,
+  rewriteId,
+  type DeathReason,
+  type DoneOp,
+  type IdRewrite,
+  type NewOp,
+  type OpRecord,
+  type QueuedOp,
+  type Take,
+  type WriteQueue,
+} from './types.js';
 
 /** A WriteQueue in memory: the contract without durability, for tests and Node apps that accept losing queued writes on exit. */
 export class MemQueue implements WriteQueue {
+  // Map iteration follows insertion, and every (re)insertion takes a new seq, so iteration is queue order.
   private readonly queued = new Map<string, QueuedOp>();
-  private readonly done = new Map<string, AppliedOp>();
+  private readonly done = new Map<string, DoneOp>();
   private seq = 0;
 
   async enqueue(op: NewOp): Promise<{ record: OpRecord; created: boolean }> {
@@ -16,45 +31,62 @@ export class MemQueue implements WriteQueue {
   }
 
   async take(table: string, now: number): Promise<Take | undefined> {
-    for (const op of this.queued.values()) {
-      if (op.table !== table || op.status === 'dead') continue;
+    const ops = [...this.queued.values()].filter((op) => op.table === table);
+    const waitsBehind = deadLetterWalk();
+    for (const op of ops) {
+      if (waitsBehind(op) !== undefined) continue;
       if (op.nextAttemptAt > now) return { retryAt: op.nextAttemptAt };
-      op.status = 'in-flight';
+      Object.assign(op, { status: 'in-flight', firstSentAt: op.firstSentAt ?? now });
       return { op: structuredClone(op) };
     }
     return undefined;
   }
 
-  async applied(opId: string, result: unknown, now: number): Promise<void> {
+  async applied(opId: string, result: unknown, now: number, rewrite?: IdRewrite): Promise<void> {
     const op = this.must(opId);
     this.queued.delete(opId);
-    this.done.set(opId, { status: 'applied', opId, table: op.table, kind: op.kind, id: op.id, result: structuredClone(result), appliedAt: now });
-    for (const [id, rec] of this.done) {
-      if (this.done.size <= APPLIED_MEMORY.count && rec.appliedAt >= now - APPLIED_MEMORY.ms) break;
-      this.done.delete(id);
+    if (rewrite) for (const [id, other] of this.queued) if (other.table === op.table) this.queued.set(id, rewriteId(other, rewrite));
+    this.remember({ status: 'applied', opId, table: op.table, kind: op.kind, id: opTarget(op), result: structuredClone(result), appliedAt: now });
+  }
+
+  async retryLater(opId: string, error: ErrorInfo, nextAttemptAt: number, answered = false): Promise<void> {
+    const op = this.must(opId);
+    Object.assign(op, { status: 'queued', attempts: op.attempts + 1, lastError: error, nextAttemptAt });
+    if (answered) op.answeredFailures = (op.answeredFailures ?? 0) + 1;
+  }
+
+  async kill(opId: string, error: ErrorInfo, now: number, reason: DeathReason = 'rejected'): Promise<void> {
+    const op = this.must(opId);
+    Object.assign(op, { status: 'dead', attempts: op.attempts + 1, lastError: error, deadReason: reason, diedAt: now });
+  }
+
+  async revive(opId: string, now: number): Promise<{ op: OpRecord; revived: boolean; overtaken: number }> {
+    const op = this.queued.get(opId);
+    if (!op || op.status !== 'dead') return { op: this.mustRecord(opId), revived: false, overtaken: 0 };
+    const ops = [...this.queued.values()].filter((o) => o.table === op.table);
+    const followers = [...blockedOps(ops)].filter(([, by]) => by === opId).map(([id]) => this.queued.get(id)!);
+    for (const moved of [op, ...followers]) {
+      this.queued.delete(moved.opId);
+      this.queued.set(moved.opId, moved);
+      moved.seq = ++this.seq;
     }
+    Object.assign(op, { status: 'queued', nextAttemptAt: now, deadReason: undefined });
+    const target = opTarget(op);
+    let overtaken = 0;
+    for (const rec of this.done.values()) {
+      if (rec.status === 'applied' && rec.table === op.table && rec.appliedAt >= (op.diedAt ?? 0) && (rec.kind === 'deleteAll' || rec.id === target)) overtaken++;
+    }
+    return { op: structuredClone(op), revived: true, overtaken };
   }
 
-  async retryLater(opId: string, error: ErrorInfo, nextAttemptAt: number): Promise<void> {
-    Object.assign(this.must(opId), { status: 'queued', attempts: this.must(opId).attempts + 1, lastError: error, nextAttemptAt });
-  }
-
-  async kill(opId: string, error: ErrorInfo): Promise<void> {
-    Object.assign(this.must(opId), { status: 'dead', attempts: this.must(opId).attempts + 1, lastError: error });
-  }
-
-  async revive(opId: string, now: number): Promise<QueuedOp> {
-    const op = this.must(opId);
-    if (op.status !== 'dead') throw new VantageError('not_dead', `Op "${opId}" is ${op.status}, not a dead letter`);
-    Object.assign(op, { status: 'queued', nextAttemptAt: now });
-    return structuredClone(op);
-  }
-
-  async discard(opId: string): Promise<QueuedOp> {
-    const op = this.must(opId);
+  async discard(opId: string, now: number): Promise<OpRecord> {
+    const op = this.queued.get(opId);
+    if (!op) return this.mustRecord(opId);
     if (op.status === 'in-flight') throw new VantageError('in_flight', `Op "${opId}" is being sent and cannot be discarded`);
     this.queued.delete(opId);
-    return structuredClone(op);
+    const record: DoneOp = { status: 'discarded', opId, table: op.table, kind: op.kind, id: opTarget(op), appliedAt: now };
+    this.remember(record);
+    return structuredClone(record);
   }
 
   async ops(table?: string): Promise<QueuedOp[]> {
@@ -73,9 +105,23 @@ export class MemQueue implements WriteQueue {
     return rec && structuredClone(rec);
   }
 
+  private remember(record: DoneOp): void {
+    this.done.set(record.opId, record);
+    for (const [id, rec] of this.done) {
+      if (this.done.size <= APPLIED_MEMORY.count && rec.appliedAt >= record.appliedAt - APPLIED_MEMORY.ms) break;
+      this.done.delete(id);
+    }
+  }
+
   private must(opId: string): QueuedOp {
     const op = this.queued.get(opId);
     if (!op) throw new UnknownOpError(opId);
     return op;
+  }
+
+  private mustRecord(opId: string): OpRecord {
+    const rec = this.queued.get(opId) ?? this.done.get(opId);
+    if (!rec) throw new UnknownOpError(opId);
+    return structuredClone(rec);
   }
 }

@@ -1,50 +1,81 @@
 import type { ErrorInfo } from '../errors.js';
 import type { Id, Row } from '../types.js';
 
-export type OpKind = 'insert' | 'insertReturnId' | 'replace' | 'patch' | 'delete' | 'deleteAll';
+/** What a write does, by kind: only the fields each kind has. */
+export type OpBody =
+  | { kind: 'insert'; id: Id; row: Row }
+  | { kind: 'insertReturnId'; row: Row }
+  | { kind: 'replace'; id: Id; row: Row }
+  | { kind: 'patch'; id: Id; row: Row }
+  | { kind: 'delete'; id: Id }
+  | { kind: 'deleteAll' };
 
-/** A write as the caller asked for it, before the queue has seen it. */
-export interface NewOp {
+export type OpKind = OpBody['kind'];
+
+/** What every op carries besides its body. */
+export interface OpHeader {
   /** Unique per op; a write repeated with the same opId is queued once. */
   opId: string;
   /** The master table the op is for; order is kept per table (W2). */
   table: string;
-  kind: OpKind;
-  /** The row id, for every kind but insertReturnId and deleteAll. */
-  id?: Id;
-  /** The row, or the partial row of a patch. */
-  row?: Row;
   /** Made once when the op is queued and sent with every attempt (W3). */
   idempotencyKey: string;
   enqueuedAt: number;
 }
 
-/** An op the queue holds: waiting, being sent, or refused by the master for good. */
-export interface QueuedOp extends NewOp {
+/** A write as the caller asked for it, before the queue has seen it. */
+export type NewOp = OpHeader & OpBody;
+
+/** Why an op became a dead letter, besides the master refusing it. */
+export type DeathReason = 'rejected' | 'gave_up' | 'expired' | 'outcome_unknown';
+
+/** The queue's bookkeeping of an op it holds. */
+export interface OpState {
   status: 'queued' | 'in-flight' | 'dead';
   /** Queue position: ops of a table are sent in `seq` order. */
   seq: number;
+  /** Failed attempts so far. */
   attempts: number;
+  /** Failed attempts the master answered (5xx, 408, 429): what `maxAttempts` counts; network errors do not. */
+  answeredFailures?: number;
   /** Epoch ms before which the op is not sent again (backoff). */
   nextAttemptAt: number;
+  /** Epoch ms of the first attempt: past the master's idempotency window, a resend is no longer safe for every kind. */
+  firstSentAt?: number;
   lastError?: ErrorInfo;
+  /** Dead letters: why, and since when. */
+  deadReason?: DeathReason;
+  diedAt?: number;
 }
 
-/** What the queue remembers of an op the master confirmed, so a late `waitFor` still gets its reply. */
-export interface AppliedOp {
-  status: 'applied';
+/** An op the queue holds: waiting, being sent, or a dead letter. */
+export type QueuedOp = NewOp & OpState;
+
+/** What the queue remembers of an op that left it, so a late `waitFor` or a repeated opId or control call gets the same answer. */
+export interface DoneOp {
+  status: 'applied' | 'discarded';
   opId: string;
   table: string;
   kind: OpKind;
+  /** The row the op touched (its temporary id for an insertReturnId). */
   id?: Id;
-  result: unknown;
+  /** The master's reply (applied ops). */
+  result?: unknown;
   appliedAt: number;
 }
+/** @deprecated the name of `DoneOp` before discarded ops were remembered too. */
+export type AppliedOp = DoneOp;
 
-export type OpRecord = QueuedOp | AppliedOp;
+export type OpRecord = QueuedOp | DoneOp;
 
 /** The answer of `take`: an op to send now, or the time the table's head op is due. */
 export type Take = { op: QueuedOp } | { retryAt: number };
+
+/** An insertReturnId's temporary id and the master's id for the row, rewritten in the ops that followed it. */
+export interface IdRewrite {
+  from: Id;
+  to: Id;
+}
 
 /**
  * The contract of a durable write queue. Every method that changes the queue
@@ -52,31 +83,88 @@ export type Take = { op: QueuedOp } | { retryAt: number };
  * `applied`, `retryLater` and `kill`.
  */
 export interface WriteQueue {
-  /** Queue an op. An opId the queue already knows is not queued again: its record is returned. */
+  /** Queue an op. An opId the queue already knows (queued, dead, applied or discarded) is not queued again: its record is returned. */
   enqueue(op: NewOp): Promise<{ record: OpRecord; created: boolean }>;
   /**
-   * The table's head (its oldest op that is not dead). If it is due, it is
-   * marked in-flight in the same step and returned; if not, when it will be.
-   * Undefined when the table has nothing to send.
+   * The table's next op to send: the oldest that is not dead and not blocked
+   * (an op is blocked while an earlier op on the same row is dead). If it is
+   * due, it is marked in-flight (and its first attempt time recorded) in the
+   * same step and returned; if not, when it will be. Undefined when the table
+   * has nothing to send.
    */
   take(table: string, now: number): Promise<Take | undefined>;
-  /** The master confirmed the op: remove it, keep its reply. */
-  applied(opId: string, result: unknown, now: number): Promise<void>;
+  /**
+   * The master confirmed the op: remove it, keep its reply. With `rewrite`, the
+   * table's later ops that name the temporary id are changed to the master's
+   * id in the same transaction.
+   */
+  applied(opId: string, result: unknown, now: number, rewrite?: IdRewrite): Promise<void>;
   /** A transient failure: back to queued, one more attempt counted, not sent before `nextAttemptAt`. */
-  retryLater(opId: string, error: ErrorInfo, nextAttemptAt: number): Promise<void>;
-  /** A permanent failure: the op becomes a dead letter and no longer blocks the table. */
-  kill(opId: string, error: ErrorInfo): Promise<void>;
-  /** A dead letter goes back to the queue at its old place, due now. */
-  revive(opId: string, now: number): Promise<QueuedOp>;
-  /** Remove a queued or dead op without applying it. An in-flight op cannot be discarded. */
-  discard(opId: string): Promise<QueuedOp>;
+  retryLater(opId: string, error: ErrorInfo, nextAttemptAt: number, answered?: boolean): Promise<void>;
+  /** A permanent failure, or one given up on: the op becomes a dead letter; later ops on its row wait with it. */
+  kill(opId: string, error: ErrorInfo, now: number, reason?: DeathReason): Promise<void>;
+  /**
+   * A dead letter goes to the end of the queue, due now, with the ops that were
+   * blocked behind it, in their order. `overtaken` counts ops on the same row
+   * the master applied after the op died. An op that is already queued,
+   * in-flight, applied or discarded is returned as it is, with `revived` false:
+   * a repeated retry finds its work done.
+   */
+  revive(opId: string, now: number): Promise<{ op: OpRecord; revived: boolean; overtaken: number }>;
+  /** Remove a queued or dead op without applying it; remembered as discarded. An in-flight op cannot be discarded. A discarded op is returned as it is. */
+  discard(opId: string, now: number): Promise<OpRecord>;
   /** Ops the queue holds (queued, in-flight and dead), in queue order; one table's when given. */
   ops(table?: string): Promise<QueuedOp[]>;
   /** How many of a table's ops are pending (queued or in-flight) and dead; cheap enough to call after every change. */
   counts(table: string): Promise<{ pending: number; dead: number }>;
-  /** The op's record, applied ones included while the queue still remembers them. */
+  /** The op's record, applied and discarded ones included while the queue still remembers them. */
   record(opId: string): Promise<OpRecord | undefined>;
 }
 
-/** How long, and how many, applied ops are remembered for late `waitFor` calls and repeated opIds. */
+/** How long, and how many, applied and discarded ops are remembered for late `waitFor` calls and repeated opIds. */
 export const APPLIED_MEMORY = { ms: 24 * 60 * 60 * 1000, count: 10_000 };
+
+/** The row an op touches: its id, an insertReturnId's temporary id (its opId), none for deleteAll. */
+export function opTarget(op: NewOp): Id | undefined {
+  switch (op.kind) {
+    case 'insertReturnId':
+      return op.opId;
+    case 'deleteAll':
+      return undefined;
+    default:
+      return op.id;
+  }
+}
+
+/**
+ * Walks one table's ops in queue order and tells, for each, the dead letter it
+ * waits behind: an op is blocked while an earlier op on the same row is dead
+ * (a dead op answers its own opId). One rule for every queue.
+ */
+export function deadLetterWalk(): (op: QueuedOp) => string | undefined {
+  const deadRows = new Map<Id, string>();
+  return (op) => {
+    const target = opTarget(op);
+    if (op.status === 'dead') {
+      if (target !== undefined && !deadRows.has(target)) deadRows.set(target, op.opId);
+      return op.opId;
+    }
+    return target === undefined ? undefined : deadRows.get(target);
+  };
+}
+
+/** The ops of one table (in queue order) that wait behind a dead letter, by opId, with the dead op they wait for. */
+export function blockedOps(ops: QueuedOp[]): Map<string, string> {
+  const walk = deadLetterWalk();
+  const blocked = new Map<string, string>();
+  for (const op of ops) {
+    const by = walk(op);
+    if (by !== undefined && op.status !== 'dead') blocked.set(op.opId, by);
+  }
+  return blocked;
+}
+
+/** Change a temporary id to the master's id in one queued op; the op itself when it does not name it. */
+export function rewriteId(op: QueuedOp, { from, to }: IdRewrite): QueuedOp {
+  return 'id' in op && op.id === from ? { ...op, id: to } : op;
+}

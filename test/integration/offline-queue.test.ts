@@ -169,7 +169,7 @@ describe('retries (W3, W4)', () => {
     const sent = w.net.writes();
     expect(sent.map((r) => `${r.status} ${r.idempotencyKey === sent[0]?.idempotencyKey ? 'd' : 'e'}`)).toEqual(['503 d', '503 d', '201 d', '201 e']);
     const retrying = w.events.filter((ev): ev is Extract<LiveTableEvent, { type: 'retrying' }> => ev.type === 'retrying');
-    expect(retrying.map((r) => [r.op.id, r.error.status])).toEqual([
+    expect(retrying.map((r) => ['id' in r.op ? r.op.id : undefined, r.error.status])).toEqual([
       ['d', 503],
       ['d', 503],
     ]);
@@ -223,7 +223,7 @@ describe('dead letters (W4, W5)', () => {
     await t.discard('op-422');
     expect(await t.deadLetters()).toEqual([]);
     expect(await t.pending()).toEqual([]);
-    await expect(t.waitFor('op-422')).rejects.toMatchObject({ code: 'unknown_op' });
+    await expect(t.waitFor('op-422')).rejects.toMatchObject({ code: 'op_discarded', opId: 'op-422' });
 
     expect(await master.rows()).toEqual([
       { id: 'b', name: 'Brioche', price: 8 },

@@ -9,6 +9,8 @@ export class ManualEnv implements Env {
 
   now = () => this.time;
   random = () => this.randomValue;
+  private ids = 0;
+  newId = () => `id-${++this.ids}`;
   isOnline = () => this.online;
 
   setTimer = (fn: () => void, ms: number) => {

@@ -1,0 +1,209 @@
+/**
+ * The bridge in Node: the real page and worker sides over real MessageChannels,
+ * with a stand-in for the ServiceWorker objects and the page's clock in a
+ * ManualEnv, so silence, resends and deadlines are driven without sleeping.
+ */
+import 'fake-indexeddb/auto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { IdbQueue } from '../src/queue/idb-queue.js';
+import { callWorker, connectLiveTable, hostLiveStream } from '../src/page.js';
+import { serveLiveTables, type WorkerScope } from '../src/worker.js';
+import { BridgeTimeoutError, LiveTable, ManualLiveStream, MemCache, MasterRejectedError, type LiveEvent } from '../src/index.js';
+import type { LockManagerLike } from '../src/bridge/leader.js';
+import { ManualEnv } from './support/manual-env.js';
+import { productsMaster } from './support/tables.js';
+
+type Listener = (event: { data: unknown; ports: MessagePort[]; waitUntil(p: Promise<unknown>): void; tag?: string }) => void;
+
+let n = 0;
+const cleanups: Array<() => void> = [];
+afterEach(() => cleanups.splice(0).forEach((c) => c()));
+
+/** A worker scope the bridge serves on, and a container whose worker delivers to it; `lose` drops the replies of the next deliveries (a worker stopped after doing the work). */
+function harness(opts: { online?: boolean; cache?: MemCache } = {}) {
+  const workerEnv = new ManualEnv();
+  workerEnv.online = opts.online ?? true;
+  const pageEnv = new ManualEnv();
+  const master = productsMaster();
+  const queue = new IdbQueue(`bridge-test-${++n}`);
+  const table = new LiveTable(master, 'products', opts.cache ?? new MemCache(), { queue, env: workerEnv });
+  const listeners: Record<string, Listener[]> = {};
+  const scope: WorkerScope = { addEventListener: (type: string, l: Listener) => void (listeners[type] ??= []).push(l) } as unknown as WorkerScope;
+  serveLiveTables({ products: table }, { scope, metaDbName: `bridge-meta-${n}` });
+  let lose = 0;
+  let deliveries = 0;
+  const waits: Array<Promise<unknown>> = [];
+  const posted: Array<() => void> = [];
+  const worker = {
+    postMessage(data: unknown, [port]: MessagePort[]) {
+      deliveries++;
+      let reply = port!;
+      if (lose > 0) {
+        lose--;
+        reply = new MessageChannel().port1; // answers go nowhere
+      }
+      for (const l of listeners.message ?? []) l({ data, ports: [reply], waitUntil: (p) => void waits.push(p) });
+      posted.splice(0).forEach((r) => r());
+    },
+  };
+  const container = { ready: Promise.resolve({ active: worker }) } as unknown as Pick<ServiceWorkerContainer, 'ready'>;
+  const bridge = { container, env: pageEnv, timeoutMs: 30_000, livenessMs: 4_000 };
+  cleanups.push(() => table.close());
+  return {
+    table, master, queue, pageEnv, workerEnv, bridge, waits,
+    products: connectLiveTable('products', bridge),
+    lose: (count: number) => void (lose = count),
+    get deliveries() {
+      return deliveries;
+    },
+    /** Resolves when the page has posted its next message. */
+    nextPost: () => new Promise<void>((resolve) => posted.push(resolve)),
+  };
+}
+
+describe('the bridge, page and worker in Node', () => {
+  it('returns an offline write at once, queued, without waiting for the master (item 1)', async () => {
+    const h = harness({ online: false });
+    expect(await h.products.patch('a', { price: 5 })).toEqual({ id: 'a', price: 5 });
+    expect(await h.table.pending()).toMatchObject([{ id: 'a', status: 'queued' }]);
+    expect(h.pageEnv.nextTimerAt).toBeUndefined(); // nothing left waiting on the page
+  });
+
+  it('sends a call again after the worker went silent, and the resent write is queued once (B1, W3)', async () => {
+    const h = harness({ online: false });
+    h.lose(1);
+    const first = h.nextPost();
+    const write = h.products.insert('d', { name: 'Donut' }, { opId: 'op-d' });
+    await first;
+    const second = h.nextPost();
+    h.pageEnv.advance(4_000);
+    await second;
+    expect(await write).toEqual({ id: 'd', name: 'Donut' });
+    expect(h.deliveries).toBe(2);
+    expect((await h.table.pending()).map((op) => op.opId)).toEqual(['op-d']);
+  });
+
+  it('fails a write the worker never answers with BridgeTimeoutError naming its op, and sending it again with that opId queues it once', async () => {
+    const h = harness({ online: false });
+    h.lose(100);
+    const write = h.products.patch('a', { price: 7 }, { wait: 'applied' }).catch((e: unknown) => e);
+    for (let i = 0; i < 10 && h.pageEnv.time < 1_000_000 + 30_000; i++) {
+      const posted = h.nextPost();
+      await posted;
+      h.pageEnv.advance(4_000);
+    }
+    h.pageEnv.advance(30_000);
+    const err = (await write) as BridgeTimeoutError;
+    expect(err).toBeInstanceOf(BridgeTimeoutError);
+    expect(err.opId).toEqual(expect.any(String));
+    expect(err.message).toContain(`queued as op ${err.opId}`);
+    h.lose(0);
+    await h.products.patch('a', { price: 7 }, { opId: err.opId });
+    expect((await h.table.pending()).map((op) => op.opId)).toEqual([err.opId]);
+  });
+
+  it('reports success for a retry or a discard resent after its answer was lost (item 6)', async () => {
+    const h = harness();
+    h.master.failNext = [new MasterRejectedError(422, 'validation', 'no')];
+    await h.table.patch('a', { price: 1 }).catch(() => {});
+    const [dead] = await h.table.deadLetters();
+    h.workerEnv.online = false;
+    for (const call of [() => h.products.retry(dead!.opId), () => h.products.discard(dead!.opId)]) {
+      h.lose(1);
+      const first = h.nextPost();
+      const done = call();
+      await first;
+      h.pageEnv.advance(4_000);
+      await expect(done).resolves.toBeUndefined();
+    }
+    expect(await h.table.pending()).toEqual([]);
+  });
+
+  it('names the op in a dead letter error that reaches the page', async () => {
+    const h = harness();
+    h.master.failNext = [new MasterRejectedError(422, 'validation', 'price must be positive')];
+    const err = await h.products.patch('a', { price: -1 }, { wait: 'applied', opId: 'op-neg' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MasterRejectedError);
+    expect(err).toMatchObject({ opId: 'op-neg', status: 422 });
+  });
+
+  it('stops keeping itself awake for a call once the page has given up on it (item 11)', async () => {
+    const h = harness({ online: false });
+    const { opId } = { opId: 'op-w' };
+    await h.products.patch('a', { price: 2 }, { opId });
+    // waitFor never settles offline; the page listens for 50 ms.
+    void callWorker({ kind: 'call', table: 'products', message: { id: 'x', type: 'APPLY', path: ['waitFor'], argumentList: [{ type: 'RAW', value: opId }] } }, 'waitFor', { ...h.bridge, env: undefined, timeoutMs: 50 }).catch(() => {});
+    await new Promise((r) => setImmediate(r));
+    await Promise.all(h.waits); // without the page's patience this would never resolve
+    expect((await h.table.pending()).map((op) => op.opId)).toEqual([opId]);
+  });
+});
+
+class ClosableManualStream extends ManualLiveStream {
+  closed = false;
+  close() {
+    this.closed = true;
+  }
+}
+
+describe('the change feed leader (item 10)', () => {
+  const grantAll: LockManagerLike = { request: (_name, _opts, cb) => cb() };
+
+  it('competes again after failing to lead, and reopens from the worker\'s stored id after a failed forward', async () => {
+    const cache = new MemCache();
+    const h = harness({ cache });
+    const opened: Array<string | undefined> = [];
+    const streams: ClosableManualStream[] = [];
+    const leaderEnv = new ManualEnv();
+    const openStream = (lastEventId: string | undefined) => {
+      opened.push(lastEventId);
+      const s = new ClosableManualStream();
+      streams.push(s);
+      return s;
+    };
+    // The worker refuses the first stream-resume: the leader backs off and competes again.
+    h.lose(0);
+    let refuse = 1;
+    const locks: LockManagerLike = {
+      request: (name, o, cb) => (refuse-- > 0 ? Promise.reject(new Error('worker not ready')) : grantAll.request(name, o, cb)),
+    };
+    const stop = hostLiveStream('products', openStream, { ...h.bridge, env: leaderEnv, locks });
+    cleanups.push(stop);
+    await until(() => leaderEnv.nextTimerAt !== undefined);
+    leaderEnv.advance(leaderEnv.nextTimerAt! - leaderEnv.time);
+    await until(() => opened.length === 1);
+    const deliver = async (s: ClosableManualStream, e: LiveEvent) => s.push(e);
+    await deliver(streams[0]!, { kind: 'updated', id: 'a', eventId: '5' });
+    await until(async () => (await infoLastId(h)) === '5');
+
+    // The worker fails to take in the next event: the leader closes the stream and reopens it from id 5.
+    const invalidate = cache.invalidatePrefix.bind(cache);
+    let failures = 1;
+    await h.table.read({ page: 1 });
+    cache.invalidatePrefix = async (p) => {
+      if (failures-- > 0) throw new Error('disk trouble');
+      return invalidate(p);
+    };
+    await deliver(streams[0]!, { kind: 'updated', id: 'b', eventId: '6' });
+    await until(() => streams[0]!.closed && leaderEnv.nextTimerAt !== undefined);
+    leaderEnv.advance(leaderEnv.nextTimerAt! - leaderEnv.time);
+    await until(() => opened.length === 2);
+    expect(opened).toEqual([undefined, '5']);
+    await deliver(streams[1]!, { kind: 'updated', id: 'b', eventId: '6' });
+    await until(async () => (await infoLastId(h)) === '6');
+  });
+});
+
+async function infoLastId(h: ReturnType<typeof harness>): Promise<string | undefined> {
+  const info = (await callWorker({ kind: 'info' }, 'info', { ...h.bridge, env: undefined })) as { tables: Array<{ lastEventId?: string }> };
+  return info.tables[0]!.lastEventId;
+}
+
+/** Wait for a condition by yielding to pending work, never by sleeping. */
+async function until(check: () => boolean | Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    if (await check()) return;
+    await new Promise((r) => setImmediate(r));
+  }
+  throw new Error('condition never held');
+}
