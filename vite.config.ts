@@ -43,6 +43,7 @@ export default defineConfig({
   root: resolve(import.meta.dirname, 'demo-app'),
   define: { __APP_VERSION__: JSON.stringify(version) },
   build: { outDir, emptyOutDir: true, sourcemap: true },
-  server: { proxy: { '/api': 'http://127.0.0.1:8787', '/admin': 'http://127.0.0.1:8787' } },
+  // changeOrigin: the master accepts only its own Host (DNS rebinding); start it with --allowed-origin http://localhost:5173 so the dev page may write.
+  server: { proxy: { '/api': { target: 'http://127.0.0.1:8787', changeOrigin: true }, '/admin': { target: 'http://127.0.0.1:8787', changeOrigin: true } } },
   plugins: [serviceWorker()],
 });

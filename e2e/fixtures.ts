@@ -7,44 +7,43 @@ import { test as base, chromium, expect, type BrowserContext, type Page } from '
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { MasterClient, type ChaosSettings, type MasterStats } from '../demo-app/server/client.js';
 import { startMaster, type RunningMaster } from '../demo-app/server/server.js';
 import { CHROMIUM, CHROMIUM_ARGS } from '../playwright.config.js';
 
 export interface Master extends RunningMaster {
   /** Call the master directly, as another client would. */
   api(path: string, init?: { method?: string; body?: unknown }): Promise<{ status: number; body: any }>;
-  chaos(settings: Record<string, unknown>): Promise<void>;
-  stats(): Promise<{ writes: number; replays: number; events: number }>;
+  chaos(settings: ChaosSettings): Promise<void>;
+  stats(): Promise<MasterStats>;
 }
 
 export async function launchMaster(opts: { seedRows?: number; staticDir?: string } = {}): Promise<Master> {
   const dir = mkdtempSync(join(tmpdir(), 'vl-e2e-'));
   const staticDir = opts.staticDir ?? 'dist/demo';
   const running = await startMaster({ dbPath: join(dir, 'master.sqlite'), seed: true, seedRows: opts.seedRows, chaos: true, staticDir, heartbeatMs: 2_000 });
-  const api: Master['api'] = async (path, init = {}) => {
-    const res = await fetch(running.url + path, {
-      method: init.method ?? 'GET',
-      headers: init.body === undefined ? {} : { 'content-type': 'application/json' },
-      body: init.body === undefined ? undefined : JSON.stringify(init.body),
-    });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : undefined };
-  };
+  const client = new MasterClient(running.url, running.adminToken);
   return {
     ...running,
-    api,
-    chaos: async (settings) => void expect((await api('/admin/chaos', { method: 'POST', body: settings })).status).toBe(200),
-    stats: async () => (await api('/admin/stats')).body,
+    api: (path, init = {}) => client.call(init.method ?? 'GET', path, init.body),
+    chaos: (settings) => client.chaos(settings),
+    stats: () => client.stats(),
   };
 }
 
-/** Open the demo and wait until `window.live` is connected and the worker controls the page. */
+/**
+ * Open the demo and wait until `window.live` is connected, the worker controls
+ * the page, and the worker holds a resume point of the change feed: a first
+ * connection is told the head as a reset, which marks the cache stale, so a
+ * test that starts earlier would race that invalidation.
+ */
 export async function openDemo(context: BrowserContext, url: string): Promise<Page> {
   const page = await context.newPage();
   page.on('pageerror', (err) => console.error(`[page error] ${err.message}`));
   await page.goto(url);
   await page.evaluate(() => window.vantageReady);
   await page.waitForFunction(() => navigator.serviceWorker.controller !== null);
+  await page.waitForFunction(async () => (await window.vantageInfo()).tables.every((t) => t.lastEventId !== undefined));
   return page;
 }
 

@@ -112,9 +112,9 @@ test('a write the master rejects shows up as a dead letter in every tab', async 
   const [one, two] = [await openDemo(context, master.url), await openDemo(context, master.url)];
   await recordEvents(two);
   const rejected = await one.evaluate(() =>
-    window.live.insert('x', { name: 'Bad', price: -1 }).catch((e) => ({ name: e.name, status: e.status, code: e.masterCode })),
+    window.live.insert('x', { name: 'Bad', price: -1 }, { wait: 'applied', opId: 'op-bad' }).catch((e) => ({ name: e.name, status: e.status, code: e.masterCode, opId: e.opId })),
   );
-  expect(rejected).toEqual({ name: 'MasterRejectedError', status: 422, code: 'validation' });
+  expect(rejected).toEqual({ name: 'MasterRejectedError', status: 422, code: 'validation', opId: 'op-bad' });
   await waitForRecorded(two, { type: 'dead' });
   expect(await firstRecorded(two, 'dead')).toMatchObject({ error: { status: 422, code: 'validation' } });
   for (const tab of [one, two]) {
@@ -147,7 +147,7 @@ test('a page speaking another protocol version is told so, and nothing runs', as
     worker.postMessage({ vantageLive: 999, kind: 'call', table: 'products', message: { id: 'x', type: 'APPLY', path: ['deleteAll'], argumentList: [] } }, [port2]);
     return answer;
   });
-  expect(reply).toEqual({ kind: 'mismatch', workerVersion: 2 });
+  expect(reply).toEqual({ kind: 'mismatch', workerVersion: 3 });
   expect((await master.api('/api/products')).body.total).toBe(3);
 });
 

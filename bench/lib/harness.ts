@@ -7,20 +7,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { MasterClient, type ChaosSettings, type MasterStats } from '../../demo-app/server/client.js';
 import { startMaster, type RunningMaster } from '../../demo-app/server/server.js';
 import { CHROMIUM, CHROMIUM_ARGS } from '../../playwright.config.js';
 
-export interface MasterStats {
-  writes: number;
-  replays: number;
-  events: number;
-}
+export type { MasterStats };
 
 export type StorageMode = 'disk' | 'memory';
 
 export class Harness {
   private readonly contexts = new Set<BrowserContext>();
   private readonly profiles: string[] = [];
+  private readonly client: MasterClient;
 
   private constructor(
     readonly master: RunningMaster,
@@ -32,7 +30,9 @@ export class Harness {
     /** 'disk': every context is a persistent profile in a temp directory, as a user's browser is; 'memory': incognito contexts of one browser. */
     readonly storage: StorageMode,
     private readonly sharedBrowser: Browser | undefined,
-  ) {}
+  ) {
+    this.client = new MasterClient(master.url, master.adminToken);
+  }
 
   static async start(opts: { site: string; seedRows: number; livePath: string; storage: StorageMode }): Promise<Harness> {
     const dbDir = mkdtempSync(join(tmpdir(), 'vl-bench-db-'));
@@ -63,26 +63,19 @@ export class Harness {
   // ---- the master, as another client sees it ----
 
   async api(path: string, init: { method?: string; body?: unknown } = {}): Promise<{ status: number; body: any }> {
-    const res = await fetch(this.url + path, {
-      method: init.method ?? 'GET',
-      headers: init.body === undefined ? {} : { 'content-type': 'application/json' },
-      body: init.body === undefined ? undefined : JSON.stringify(init.body),
-    });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : undefined };
+    return this.client.call(init.method ?? 'GET', path, init.body);
   }
 
-  async chaos(settings: Record<string, unknown>): Promise<void> {
-    const res = await this.api('/admin/chaos', { method: 'POST', body: settings });
-    if (res.status !== 200) throw new Error(`POST /admin/chaos ${JSON.stringify(settings)}: ${res.status} ${JSON.stringify(res.body)}`);
+  async chaos(settings: ChaosSettings): Promise<void> {
+    await this.client.chaos(settings);
   }
 
   async resetChaos(): Promise<void> {
-    await this.api('/admin/chaos/reset', { method: 'POST' });
+    await this.client.resetChaos();
   }
 
   async stats(): Promise<MasterStats> {
-    return (await this.api('/admin/stats')).body as MasterStats;
+    return this.client.stats();
   }
 
   async total(): Promise<number> {

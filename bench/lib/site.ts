@@ -30,16 +30,16 @@ const LIVE_HTML = `<!doctype html>
 <body><p id="status">connecting</p><script type="module" src="/bench/live.js"></script></body></html>
 `;
 
-// Registers the Workbox worker for its own scope and says when it controls the page.
+// Registers the Workbox worker for its own scope and says when it controls the page (a file of its own: the master's CSP allows no inline script).
 const WORKBOX_HTML = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>bench: Workbox CacheFirst</title></head>
-<body><p id="status">registering</p>
-<script>
-  window.benchReady = navigator.serviceWorker.register('/bench/wb/sw.js', { scope: '/bench/wb/' })
-    .then(() => navigator.serviceWorker.ready)
-    .then(() => navigator.serviceWorker.controller ? undefined : new Promise((r) => navigator.serviceWorker.addEventListener('controllerchange', () => r(), { once: true })))
-    .then(() => { document.getElementById('status').textContent = 'controlled'; });
-</script></body></html>
+<body><p id="status">registering</p><script src="/bench/wb/register.js"></script></body></html>
+`;
+
+const WORKBOX_REGISTER_JS = `window.benchReady = navigator.serviceWorker.register('/bench/wb/sw.js', { scope: '/bench/wb/' })
+  .then(() => navigator.serviceWorker.ready)
+  .then(() => navigator.serviceWorker.controller ? undefined : new Promise((r) => navigator.serviceWorker.addEventListener('controllerchange', () => r(), { once: true })))
+  .then(() => { document.getElementById('status').textContent = 'controlled'; });
 `;
 
 /** Copy the demo and build the bench pages into a fresh temporary directory; returns it. */
@@ -52,6 +52,7 @@ export async function prepareSite(): Promise<string> {
   mkdirSync(join(dir, 'bench/wb'), { recursive: true });
   writeFileSync(join(dir, 'bench/plain.html'), PLAIN_HTML);
   writeFileSync(join(dir, 'bench/wb/index.html'), WORKBOX_HTML);
+  writeFileSync(join(dir, 'bench/wb/register.js'), WORKBOX_REGISTER_JS);
   writeFileSync(join(dir, 'bench/live.html'), LIVE_HTML);
   await build({
     configFile: false,

@@ -4,6 +4,7 @@ import type { ClientRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
+import { MasterClient, type Reply } from './client.js';
 import { startMaster } from './server.js';
 import type { MasterOptions, RunningMaster } from './server.js';
 
@@ -34,32 +35,15 @@ export async function startTestMaster(opts: Partial<MasterOptions> = {}): Promis
 }
 
 /** A decoded response: `body` is parsed JSON, or undefined when there is none. */
-export interface Reply {
-  status: number;
-  headers: Headers;
-  body: any;
-}
+export type { Reply };
 
 /**
  * Sends one request; `body` is JSON-encoded unless it is already a string.
  * `/admin` calls to a test master carry its token unless `headers` set
  * `Authorization` themselves.
  */
-export async function call(
-  base: string,
-  method: string,
-  path: string,
-  body?: unknown,
-  headers: Record<string, string> = {},
-): Promise<Reply> {
-  const token = adminTokens.get(base);
-  const auth: Record<string, string> =
-    path.startsWith('/admin') && token !== undefined && !('Authorization' in headers) ? { Authorization: `Bearer ${token}` } : {};
-  const init: RequestInit = { method, headers: { ...auth, ...headers } };
-  if (body !== undefined) init.body = typeof body === 'string' ? body : JSON.stringify(body);
-  const res = await fetch(base + path, init);
-  const text = await res.text();
-  return { status: res.status, headers: res.headers, body: text === '' ? undefined : JSON.parse(text) };
+export function call(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> {
+  return new MasterClient(base, adminTokens.get(base)).call(method, path, body, headers);
 }
 
 /**

@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { chromium, type BrowserContext, type Page } from '@playwright/test';
+import { MasterClient } from '../server/client.js';
 import { startMaster, type RunningMaster } from '../server/server.js';
 import { CHROMIUM, CHROMIUM_ARGS } from '../../playwright.config.js';
 
@@ -73,15 +74,11 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
   const nextEvent: Stage['nextEvent'] = (match) => new Promise((resolve) => waiters.add({ match, resolve }));
   // Headless, the app stays unmounted so that only the tour reads; headed, a person sees the app (whose reads warm the cache too).
   const query = new URLSearchParams({ ...(opts.headed ? {} : { ui: 'off' }), ...(opts.cache === 'idb' ? {} : { cache: opts.cache }) });
+  const client = new MasterClient(master.url, master.adminToken);
   const api: Stage['api'] = async (path, init = {}) => {
-    const res = await fetch(master.url + path, {
-      method: init.method ?? 'GET',
-      headers: init.body === undefined ? {} : { 'content-type': 'application/json' },
-      body: init.body === undefined ? undefined : JSON.stringify(init.body),
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`${init.method ?? 'GET'} ${path}: ${res.status} ${text}`);
-    return text ? JSON.parse(text) : undefined;
+    const reply = await client.call(init.method ?? 'GET', path, init.body);
+    if (reply.status >= 400) throw new Error(`${init.method ?? 'GET'} ${path}: ${reply.status} ${JSON.stringify(reply.body)}`);
+    return reply.body;
   };
   const open = async () => {
     await page.goto(`${master.url}/?${query}`);

@@ -148,12 +148,9 @@ export function serveLiveTables(tables: Record<string, LiveTable>, opts: ServeOp
   scope.addEventListener('sync', (event) => {
     if (event.tag === SYNC_TAG) event.waitUntil(syncFlush());
   });
-  // An update must not wait for the backlog: activation finishes at once, and the flush runs after it, in a
-  // Background Sync event of its own where there is one (pages' calls and nudges flush too).
-  scope.addEventListener('activate', () => {
-    void flushAll().catch((err) => log.error('flush after activation failed', { error: String(err) }));
-    scope.registration?.sync?.register(SYNC_TAG).catch(() => {});
-  });
+  // An update must not wait for the backlog: activation finishes at once and the flush runs after it. If the
+  // idle worker is stopped before it is done, pages' calls and nudges (keepFlushing) start it again.
+  scope.addEventListener('activate', () => void flushAll().catch((err) => log.error('flush after activation failed', { error: String(err) })));
   return { flushAll };
 }
 

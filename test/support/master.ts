@@ -6,24 +6,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { MasterClient, type ChaosSettings, type MasterStats } from '../../demo-app/server/client.js';
 import { startMaster, type MasterOptions, type RunningMaster } from '../../demo-app/server/server.js';
 import type { Row } from '../../src/index.js';
 
-export interface ChaosSettings {
-  latencyMs?: number;
-  failNext?: number;
-  failStatus?: number;
-  retryAfterSec?: number;
-  dropAfterCommit?: number;
-  pauseFeed?: boolean;
-  refuseForMs?: number;
-}
-
-export interface MasterStats {
-  writes: number;
-  replays: number;
-  events: number;
-}
+export type { ChaosSettings, MasterStats };
 
 export class TestMaster {
   /** The port, kept across `stop` and `restart` so clients reconnect to the same URL. */
@@ -95,52 +82,35 @@ export class TestMaster {
   }
 
   async chaos(settings: ChaosSettings): Promise<void> {
-    await this.admin('POST', '/admin/chaos', settings);
+    await this.client().chaos(settings);
   }
 
   async resetChaos(): Promise<void> {
-    await this.admin('POST', '/admin/chaos/reset');
+    await this.client().resetChaos();
   }
 
   async stats(): Promise<MasterStats> {
-    return (await this.admin('GET', '/admin/stats')) as MasterStats;
+    return this.client().stats();
   }
 
   /** Replace the products table with a, b, c and `rows` generated products. */
   async seed(rows = 0): Promise<void> {
-    await this.admin('POST', '/admin/seed', { rows });
+    await this.client().seed(rows);
   }
 
   /** Every row of a table in the master's order, read with plain fetch (not the code under test). */
   async rows(table = 'products'): Promise<Row[]> {
-    const all: Row[] = [];
-    for (let page = 1; ; page++) {
-      const res = await fetch(`${this.api}/${table}?page=${page}&ipp=1000`);
-      if (res.status !== 200) throw new Error(`GET ${table} page ${page}: ${res.status} ${await res.text()}`);
-      const body = (await res.json()) as { rows: Row[]; total: number };
-      all.push(...body.rows);
-      if (body.rows.length < 1000) return all;
-    }
+    return (await this.client().rows(table)) as Row[];
   }
 
   /** One request to the API with plain fetch; resolves with the status and parsed body. */
   async call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
-    return send(`${this.api}${path}`, method, body, headers);
+    return this.client().call(method, `/api${path}`, body, headers);
   }
 
-  private async admin(method: string, path: string, body?: unknown): Promise<unknown> {
-    const reply = await send(`${this.url}${path}`, method, body, { Authorization: `Bearer ${this.running?.adminToken ?? ''}` });
-    if (reply.status !== 200) throw new Error(`${method} ${path}: ${reply.status} ${JSON.stringify(reply.body)}`);
-    return reply.body;
+  private client(): MasterClient {
+    return new MasterClient(this.url, this.running?.adminToken);
   }
-}
-
-async function send(url: string, method: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
-  const init: RequestInit = { method, headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers } };
-  if (body !== undefined) init.body = JSON.stringify(body);
-  const res = await fetch(url, init);
-  const text = await res.text();
-  return { status: res.status, body: text === '' ? undefined : JSON.parse(text) };
 }
 
 /** One request a RestTable made, as `recordingFetch` saw it. */
