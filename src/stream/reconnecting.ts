@@ -11,6 +11,7 @@ import { backoffDelay } from '../backoff.js';
 import type { BackoffPolicy } from '../backoff.js';
 import { defaultEnv } from '../env.js';
 import type { Env } from '../env.js';
+import { Listeners } from '../listeners.js';
 import { logger } from '../log.js';
 import type { LiveEvent, LiveStream, StreamState } from './types.js';
 
@@ -97,8 +98,8 @@ export abstract class ReconnectingLiveStream implements LiveStream {
   private lastHeard = 0;
   private cancelWatchdog: (() => void) | undefined;
   private stopOnline: (() => void) | undefined;
-  private readonly listeners = new Set<{ fn: Listener }>();
-  private readonly stateListeners = new Set<{ fn: (s: StreamState) => void }>();
+  private readonly listeners = new Listeners<LiveEvent>('live event');
+  private readonly stateListeners = new Listeners<StreamState>('stream state');
   private _lastEventId: string | undefined;
   private _state: StreamState = 'closed';
   private attempt = 0;
@@ -130,23 +131,21 @@ export abstract class ReconnectingLiveStream implements LiveStream {
 
   /** Called on every state change (not with the current state). Returns an unsubscribe function. */
   onState(listener: (s: StreamState) => void): () => void {
-    const token = { fn: listener };
-    this.stateListeners.add(token);
-    return () => {
-      this.stateListeners.delete(token);
-    };
+    return this.stateListeners.add(listener);
   }
 
   /** The first subscriber connects; the last one leaving closes the connection. */
   subscribe(listener: Listener): () => void {
-    const token = { fn: listener };
-    this.listeners.add(token);
+    const remove = this.listeners.add(listener);
     if (this.listeners.size === 1 && this._state === 'closed') {
       this.stopOnline = this.online(() => this.reconnectIfWaiting());
       this.connectNow();
     }
+    let subscribed = true;
     return () => {
-      if (!this.listeners.delete(token)) return;
+      if (!subscribed) return;
+      subscribed = false;
+      remove();
       if (this.listeners.size === 0) this.stop();
     };
   }
@@ -160,14 +159,7 @@ export abstract class ReconnectingLiveStream implements LiveStream {
   private setState(next: StreamState): void {
     if (next === this._state) return;
     this._state = next;
-    for (const token of [...this.stateListeners]) {
-      if (!this.stateListeners.has(token)) continue;
-      try {
-        token.fn(next);
-      } catch (err) {
-        streamLog.warn('state listener threw', { transport: this.transport, state: next, error: String(err) });
-      }
-    }
+    void this.stateListeners.emit(next);
   }
 
   private stop(): void {
@@ -301,14 +293,7 @@ export abstract class ReconnectingLiveStream implements LiveStream {
     if (eventId !== undefined) this._lastEventId = eventId;
     streamLog.debug('event', { transport: this.transport, eventId, kind: e.kind, id: 'id' in e ? e.id : undefined });
     if (e.kind === 'reset') streamLog.debug('reset', { transport: this.transport, eventId });
-    for (const token of [...this.listeners]) {
-      if (!this.listeners.has(token)) continue;
-      try {
-        token.fn(e);
-      } catch (err) {
-        streamLog.error('listener threw', { transport: this.transport, eventId, kind: e.kind, error: String(err) });
-      }
-    }
+    void this.listeners.emit(e);
     if (eventId !== undefined && this.onEventId) {
       try {
         this.onEventId(eventId);
