@@ -2,7 +2,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Master } from './context.js';
 import { HttpError, methodNotAllowed, notFound } from './errors.js';
 import { parseJsonObject, readBody, sendJson } from './http.js';
-import { seedProducts } from './seed.js';
+import { owners } from './auth/auth.js';
+import { SEED_TABLE, seedEveryOwner } from './seed.js';
+import { OPEN } from './store.js';
 
 const MAX_SEED_ROWS = 100_000;
 
@@ -35,9 +37,11 @@ export async function handleAdmin(req: IncomingMessage, res: ServerResponse, ctx
         throw new HttpError(400, 'invalid_body', `rows must be an integer from 0 to ${MAX_SEED_ROWS}`);
       }
       if (ctx.isClosed()) return void req.socket.destroy();
-      const event = seedProducts(ctx.store, { sample: true, rows });
-      ctx.hub.publish(event);
-      sendJson(res, 200, { rows: ctx.store.countRows(event.table), eventId: String(event.eventId) });
+      // In auth mode every user gets the seeded table; rows counts one user's.
+      const events = seedEveryOwner(ctx.store, owners(ctx.auth), { sample: true, rows });
+      for (const event of events) ctx.hub.publish(event);
+      const last = events.at(-1);
+      sendJson(res, 200, { rows: ctx.store.rowsOf(last?.owner ?? OPEN).countRows(SEED_TABLE), eventId: String(last?.eventId ?? ctx.store.latestEventId()) });
       return;
     }
     case 'chaos':

@@ -1,4 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { OPEN_CALLER } from './auth/auth.js';
+import type { Caller } from './auth/auth.js';
 import { commitWrite } from './commit.js';
 import type { Master } from './context.js';
 import { HttpError, methodNotAllowed, notFound } from './errors.js';
@@ -6,6 +8,7 @@ import { parseJsonObject, readBody, sendJson } from './http.js';
 import { fingerprint, idempotencyKey } from './idempotency.js';
 import type { KeyedWrite } from './idempotency.js';
 import { serveSse } from './sse.js';
+import type { OwnedRows } from './store.js';
 import { assertRowId, assertTableName, positiveIntParam } from './validate.js';
 import { clearTable, createRow, deleteRow, patchRow, putRow } from './writes.js';
 import type { Applied } from './writes.js';
@@ -37,22 +40,26 @@ export async function handleApi(
   if (table === undefined || extra.length > 0) throw notFound();
   assertTableName(table);
   const method = req.method ?? 'GET';
+  const allow = id === undefined ? COLLECTION_METHODS : ROW_METHODS;
+  // A CORS preflight carries no credentials; it learns only the Allow list.
+  if (method === 'OPTIONS') {
+    sendJson(res, 204, null, { Allow: allow.join(', ') });
+    return;
+  }
+  const feed = method === 'GET' && id === 'events';
+  // EventSource cannot set headers, so the feed also takes `?token=`.
+  const caller: Caller = ctx.auth === undefined ? OPEN_CALLER : ctx.auth.authenticate(req, feed ? query : undefined);
+  const rows = ctx.store.rowsOf(caller.owner);
 
   // The change feed is exempt from injected failures: those simulate a flaky
   // API, and the feed has its own chaos (pauseFeed, refuseForMs).
-  if (method === 'GET' && id === 'events') {
+  if (feed) {
     const resumeFrom = firstPresent(req.headers['last-event-id'], query.get('since'), query.get('lastEventId'));
-    serveSse(req, res, ctx.hub, table, resumeFrom, ctx.heartbeatMs);
+    serveSse(req, res, ctx.hub, { table, owner: caller.owner }, resumeFrom, ctx.heartbeatMs, caller.sessionAlive);
     return;
   }
   if (method === 'GET' && id === 'ws') {
     throw new HttpError(426, 'upgrade_required', 'this endpoint speaks WebSocket only', { Upgrade: 'websocket' });
-  }
-
-  const allow = id === undefined ? COLLECTION_METHODS : ROW_METHODS;
-  if (method === 'OPTIONS') {
-    sendJson(res, 204, null, { Allow: allow.join(', ') });
-    return;
   }
   if (!allow.includes(method)) throw methodNotAllowed(method, allow);
 
@@ -65,23 +72,22 @@ export async function handleApi(
 
   if (id !== undefined) assertRowId(id);
   if (method === 'GET') {
-    if (id === undefined) listRows(res, ctx, table, query);
-    else getRow(res, ctx, table, id);
+    if (id === undefined) listRows(res, rows, table, query);
+    else getRow(res, rows, table, id);
     return;
   }
-  await write(req, res, ctx, method, table, id);
+  await write(req, res, ctx, rows, method, table, id);
 }
 
-function listRows(res: ServerResponse, ctx: Master, table: string, query: URLSearchParams): void {
+function listRows(res: ServerResponse, rows: OwnedRows, table: string, query: URLSearchParams): void {
   const page = positiveIntParam(query.get('page'), 'page', 1, MAX_PAGE);
   const ipp = positiveIntParam(query.get('ipp'), 'ipp', DEFAULT_IPP, MAX_IPP);
-  const total = ctx.store.countRows(table);
-  const rows = ctx.store.listRows(table, (page - 1) * ipp, ipp);
-  sendJson(res, 200, { rows, page, ipp, total });
+  const total = rows.countRows(table);
+  sendJson(res, 200, { rows: rows.listRows(table, (page - 1) * ipp, ipp), page, ipp, total });
 }
 
-function getRow(res: ServerResponse, ctx: Master, table: string, id: string): void {
-  const row = ctx.store.getRow(table, id);
+function getRow(res: ServerResponse, rows: OwnedRows, table: string, id: string): void {
+  const row = rows.getRow(table, id);
   if (row === undefined) throw new HttpError(404, 'not_found', `${table}/${id} does not exist`);
   sendJson(res, 200, row);
 }
@@ -90,14 +96,16 @@ async function write(
   req: IncomingMessage,
   res: ServerResponse,
   ctx: Master,
+  rows: OwnedRows,
   method: string,
   table: string,
   id: string | undefined,
 ): Promise<void> {
   const key = idempotencyKey(req);
   const body = method === 'DELETE' ? {} : parseJsonObject(await readBody(req, ctx.maxBodyBytes));
-  // Keys are not scoped by client: a client whose address changed between a
-  // lost answer and its retry must still get the replay.
+  // Keys are not scoped by client address: a client whose address changed
+  // between a lost answer and its retry must still get the replay. They are
+  // scoped by owner (commit.ts), so users never see each other's answers.
   const keyed: KeyedWrite | undefined =
     key === undefined ? undefined : { key, fingerprint: fingerprint(method, table, id, body), client: req.socket.remoteAddress ?? '' };
   if (ctx.isClosed()) {
@@ -105,13 +113,13 @@ async function write(
     return;
   }
   const apply = (): Applied => {
-    if (id === undefined) return method === 'POST' ? createRow(ctx.store, table, body) : clearTable(ctx.store, table);
-    if (method === 'PUT') return putRow(ctx.store, table, id, body);
-    if (method === 'PATCH') return patchRow(ctx.store, table, id, body);
-    return deleteRow(ctx.store, table, id);
+    if (id === undefined) return method === 'POST' ? createRow(rows, table, body) : clearTable(rows, table);
+    if (method === 'PUT') return putRow(rows, table, id, body);
+    if (method === 'PATCH') return patchRow(rows, table, id, body);
+    return deleteRow(rows, table, id);
   };
 
-  const committed = commitWrite(ctx.store, table, keyed, apply);
+  const committed = commitWrite(ctx.store, rows, table, keyed, apply, ctx.now());
   if (committed.replayed) {
     ctx.stats.replays += 1;
     sendJson(res, committed.status, committed.body, { 'Idempotent-Replayed': 'true' });

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -88,6 +88,31 @@ it('answers every bad argument with one line saying what to do, exit 2', async (
   }
 });
 
+it('answers every bad auth argument with one line saying what to do, exit 2', async () => {
+  const cases = [
+    [['--auth'], /--auth needs --users NAME:PASSWORD,... or --users-file PATH/],
+    [['--users', 'alice:pw'], /--users needs --auth/],
+    [['--session-ttl', '5m'], /--session-ttl needs --auth/],
+    [['--auth', '--users', 'alice'], /--users: "alice" is not name:password/],
+    [['--auth', '--users', 'alice:'], /--users: user "alice" has an empty password/],
+    [['--auth', '--users', 'a:1,a:2'], /--users: user "a" is listed twice/],
+    [['--auth', '--users', 'bad name:pw'], /--users: user name "bad name" must be/],
+    [['--auth', '--users', 'a:1', '--users-file', 'x'], /pass --users or --users-file, not both/],
+    [['--auth', '--users-file', join(dir, 'no-such-users')], /--users-file .*no-such-users: no such file/],
+    [['--auth', '--users', 'a:1', '--session-ttl', 'soon'], /--session-ttl must be a duration like 500ms, 30s, 5m, 12h or 7d/],
+    [['--auth', '--users', 'a:1', '--session-ttl', '0'], /--session-ttl must be a duration/],
+    [['--auth', '--users', 'a:1', '--session-ttl', '400d'], /--session-ttl must be a duration/],
+  ] as const;
+  // In parallel: each run is a Node start-up, and there are many.
+  const results = await Promise.all(cases.map(([args]) => runToExit(['--port', '0', '--db', join(dir, 'bad-auth.sqlite'), ...args])));
+  cases.forEach(([args, says], i) => {
+    const { code, stderr } = results[i]!;
+    expect(code, args.join(' ')).toBe(2);
+    expect(stderr, args.join(' ')).toMatch(says);
+    oneLine(stderr);
+  });
+});
+
 it('says in one line that the port is in use, exit 1', async () => {
   const taken = createServer();
   await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
@@ -127,4 +152,33 @@ it('prints a generated admin token when none is given', async () => {
   expect((await call(url, 'GET', '/admin/stats', undefined, { Authorization: `Bearer ${token}` })).status).toBe(200);
   run.child.kill('SIGTERM');
   expect(await run.exited).toBe(0);
+});
+
+it('--auth --users: /api needs a session from /auth/login, which lasts --session-ttl', async () => {
+  const run = runCli(['--port', '0', '--db', join(dir, 'auth.sqlite'), '--auth', '--users', 'alice:pw1,bob:pw:2', '--session-ttl', '5m']);
+  const url = await run.url;
+  expect((await call(url, 'GET', '/api/t')).status).toBe(401);
+  const login = await call(url, 'POST', '/auth/login', { user: 'bob', password: 'pw:2' });
+  expect(login.status).toBe(200);
+  const started = Date.now();
+  expect(login.body.expiresAt).toBeGreaterThan(started + 4 * 60_000);
+  expect(login.body.expiresAt).toBeLessThanOrEqual(started + 5 * 60_000 + 1000);
+  expect((await call(url, 'GET', '/api/t', undefined, { Authorization: `Bearer ${login.body.token}` })).status).toBe(200);
+  run.child.kill('SIGTERM');
+  expect(await run.exited).toBe(0);
+});
+
+it('--auth --users-file takes name:password lines or a JSON object', async () => {
+  const lines = join(dir, 'users.txt');
+  writeFileSync(lines, '# demo users\nalice:pw,with,commas\n\nbob:pw2\n');
+  const json = join(dir, 'users.json');
+  writeFileSync(json, JSON.stringify({ carol: 'pw3' }));
+  for (const [file, user, password] of [[lines, 'alice', 'pw,with,commas'], [json, 'carol', 'pw3']] as const) {
+    const run = runCli(['--port', '0', '--db', join(dir, `users-${user}.sqlite`), '--auth', '--users-file', file]);
+    const url = await run.url;
+    expect((await call(url, 'POST', '/auth/login', { user, password })).status, file).toBe(200);
+    expect((await call(url, 'POST', '/auth/login', { user, password: 'wrong' })).status, file).toBe(401);
+    run.child.kill('SIGTERM');
+    expect(await run.exited).toBe(0);
+  }
 });

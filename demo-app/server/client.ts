@@ -21,26 +21,44 @@ export interface Reply {
   body: any;
 }
 
+/** What `POST /auth/login` answers (auth mode). */
+export interface LoginReply {
+  user: string;
+  token: string;
+  /** Ms since the epoch, by the master's clock. */
+  expiresAt: number;
+}
+
 export class MasterClient {
   /**
    * @param url the master's origin, e.g. `http://127.0.0.1:8787`
    * @param adminToken sent as `Authorization: Bearer` on `/admin` calls
+   * @param sessionToken sent as `Authorization: Bearer` on every other call (a master in auth mode)
    */
   constructor(
     readonly url: string,
     private readonly adminToken?: string,
+    private readonly sessionToken?: string,
   ) {}
 
-  /** One request; `body` is sent as JSON unless it is already a string. `/admin` calls carry the token unless `headers` set Authorization. */
+  /** One request; `body` is sent as JSON unless it is already a string. Calls carry the admin or session token unless `headers` set Authorization. */
   async call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> {
-    const auth: Record<string, string> =
-      path.startsWith('/admin') && this.adminToken !== undefined && !('Authorization' in headers) ? { Authorization: `Bearer ${this.adminToken}` } : {};
+    const token = path.startsWith('/admin') ? this.adminToken : this.sessionToken;
+    const auth: Record<string, string> = token !== undefined && !('Authorization' in headers) ? { Authorization: `Bearer ${token}` } : {};
     const type: Record<string, string> = body === undefined || typeof body === 'string' ? {} : { 'content-type': 'application/json' };
     const init: RequestInit = { method, headers: { ...type, ...auth, ...headers } };
     if (body !== undefined) init.body = typeof body === 'string' ? body : JSON.stringify(body);
     const res = await fetch(this.url + path, init);
     const text = await res.text();
     return { status: res.status, headers: res.headers, body: text === '' ? undefined : JSON.parse(text) };
+  }
+
+  /** Signs in (`POST /auth/login`); the client of that session, and the session. */
+  async login(user: string, password: string): Promise<{ client: MasterClient; session: LoginReply }> {
+    const reply = await this.call('POST', '/auth/login', { user, password });
+    if (reply.status !== 200) throw new Error(`login as ${user}: ${reply.status} ${JSON.stringify(reply.body)}`);
+    const session = reply.body as LoginReply;
+    return { client: new MasterClient(this.url, this.adminToken, session.token), session };
   }
 
   /** An `/admin` call that must answer 200; its body. */

@@ -1,7 +1,7 @@
 import { HttpError } from './errors.js';
 import { keyRecord, replayedResponse } from './idempotency.js';
 import type { KeyedWrite } from './idempotency.js';
-import type { ChangeEvent, Store, StoredResponse } from './store.js';
+import type { ChangeEvent, OwnedRows, Store, StoredResponse } from './store.js';
 import type { Applied } from './writes.js';
 
 /** The result of a write request: either freshly applied (with its event) or replayed. */
@@ -24,6 +24,7 @@ export type Committed =
  */
 export function commitWrite(
   store: Store,
+  rows: OwnedRows,
   table: string,
   keyed: KeyedWrite | undefined,
   apply: () => Applied,
@@ -31,17 +32,18 @@ export function commitWrite(
 ): Committed {
   return store.transaction((): Committed => {
     if (keyed !== undefined) {
-      const prior = store.findKey(keyed.key, now);
+      // Looked up under the writer's owner: one user's key never answers another's request.
+      const prior = store.findKey(rows.owner, keyed.key, now);
       if (prior !== undefined) {
         if (prior.fingerprint !== keyed.fingerprint) {
           throw new HttpError(422, 'idempotency_key_reused', 'this Idempotency-Key was used for another request; use a new key per write');
         }
-        return { ...replayedResponse(store, prior), replayed: true };
+        return { ...replayedResponse(rows, prior), replayed: true };
       }
     }
     const applied = apply();
-    const event = store.appendEvent(table, applied.change.kind, applied.change.id);
-    if (keyed !== undefined) store.saveKey(keyRecord(keyed, table, applied), now);
+    const event = rows.appendEvent(table, applied.change.kind, applied.change.id);
+    if (keyed !== undefined) store.saveKey(keyRecord(keyed, rows.owner, table, applied), now);
     return { status: applied.status, body: applied.body, replayed: false, event };
   });
 }

@@ -1,3 +1,4 @@
+import type { Auth } from './auth/auth.js';
 import type { Chaos } from './chaos.js';
 import type { FeedHub } from './feed.js';
 import type { Audience } from './origin.js';
@@ -23,6 +24,10 @@ export interface Master {
   adminToken: string;
   /** Content-Security-Policy of static files. */
   pageCsp: string;
+  /** Users and sessions in auth mode (`--auth`); undefined when the master is open. */
+  auth: Auth | undefined;
+  /** The master's clock (sessions, idempotency retention); injectable for tests. */
+  now(): number;
   /** True once close() began: handlers resuming after an await must not touch the store. */
   isClosed(): boolean;
 }

@@ -9,6 +9,7 @@ import { FeedHub } from './feed.js';
 import type { ChangeLog, FeedMessage } from './feed.js';
 import { serveWs } from './socket.js';
 import { serveSse } from './sse.js';
+import { OPEN } from './store.js';
 import type { ChangeEvent } from './store.js';
 import { openSse, openWs, sseEvents } from './testkit.js';
 
@@ -17,15 +18,16 @@ function changeLog(events: ChangeEvent[] = []): ChangeLog {
   return {
     latestEventId: () => events.at(-1)?.eventId ?? 0,
     trimmedThrough: () => 0,
-    eventsAfter: (table, after) => events.filter((e) => e.table === table && e.eventId > after),
+    eventsAfter: (table, owner, after) => events.filter((e) => e.table === table && e.owner === owner && e.eventId > after),
   };
 }
 
-const inserted = (eventId: number, id = `r${eventId}`): ChangeEvent => ({ eventId, table: 't', kind: 'inserted', id });
+const T = { table: 't', owner: OPEN };
+const inserted = (eventId: number, id = `r${eventId}`): ChangeEvent => ({ eventId, table: 't', owner: OPEN, kind: 'inserted', id });
 
 function collect(hub: FeedHub, resumeFrom: string | undefined): FeedMessage[] {
   const got: FeedMessage[] = [];
-  hub.subscribe('t', resumeFrom, { send: (m) => got.push(m), end: () => {} });
+  hub.subscribe(T, resumeFrom, { send: (m) => got.push(m), end: () => {} });
   return got;
 }
 
@@ -86,7 +88,7 @@ const QUIET = 60_000; // no heartbeat during the test: only the buffer bound may
 describe('a feed connection whose reader falls behind', () => {
   it('SSE: is dropped once its buffer passes the bound, while a reader that keeps up gets everything', async () => {
     const hub = new FeedHub(changeLog(), limits);
-    const server = createServer((req, res) => serveSse(req, res, hub, 't', undefined, QUIET));
+    const server = createServer((req, res) => serveSse(req, res, hub, T, undefined, QUIET));
     closers.push(() => new Promise((resolve) => server.close(resolve)), () => server.closeAllConnections());
     const port = await listening(server);
     const reader = await openSse(`http://127.0.0.1:${port}/`);
@@ -103,7 +105,7 @@ describe('a feed connection whose reader falls behind', () => {
   it('WebSocket: is dropped once its buffer passes the bound, while a reader that keeps up gets everything', async () => {
     const hub = new FeedHub(changeLog(), limits);
     const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
-    wss.on('connection', (ws) => serveWs(ws, hub, 't', undefined, QUIET));
+    wss.on('connection', (ws) => serveWs(ws, hub, T, undefined, QUIET));
     closers.push(() => new Promise((resolve) => wss.close(resolve)), () => wss.clients.forEach((c) => c.terminate()));
     const port = await listening(wss);
     const reader = await openWs(`ws://127.0.0.1:${port}/`);

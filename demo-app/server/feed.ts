@@ -1,4 +1,4 @@
-import type { ChangeEvent, Store } from './store.js';
+import type { ChangeEvent, Owner, Store } from './store.js';
 
 /**
  * What a feed connection is told: a change, that it must start over from
@@ -35,8 +35,14 @@ export const DEFAULT_FEED_LIMITS: FeedLimits = { maxBacklog: 1000, maxBufferedBy
 /** The part of the store the hub reads: the change log. */
 export type ChangeLog = Pick<Store, 'latestEventId' | 'trimmedThrough' | 'eventsAfter'>;
 
-interface Subscriber {
+/** What one connection hears: the changes of one table among one owner's rows. */
+export interface FeedTopic {
   table: string;
+  owner: Owner;
+}
+
+interface Subscriber {
+  topic: FeedTopic;
   conn: FeedConnection;
   held: FeedMessage[];
 }
@@ -62,12 +68,13 @@ export class FeedHub {
   /**
    * `resumeFrom` is the last event id the client saw. Without one the client
    * is told the head id at once (a `reset`), so a first visit after an absence
-   * knows its cache may be stale and has a point to resume from. Returns the
-   * unsubscribe function.
+   * knows its cache may be stale and has a point to resume from. The head id
+   * and event ids are global, so an owner's feed skips the ids of other
+   * owners' changes. Returns the unsubscribe function.
    */
-  subscribe(table: string, resumeFrom: string | undefined, conn: FeedConnection): () => void {
-    const sub: Subscriber = { table, conn, held: [] };
-    const first = resumeFrom === undefined ? [this.head()] : this.backlog(table, resumeFrom);
+  subscribe(topic: FeedTopic, resumeFrom: string | undefined, conn: FeedConnection): () => void {
+    const sub: Subscriber = { topic, conn, held: [] };
+    const first = resumeFrom === undefined ? [this.head()] : this.backlog(topic, resumeFrom);
     for (const message of first) this.deliver(sub, message);
     this.subscribers.add(sub);
     return () => {
@@ -82,7 +89,7 @@ export class FeedHub {
 
   publish(event: ChangeEvent): void {
     for (const sub of this.subscribers) {
-      if (sub.table === event.table) this.deliver(sub, { type: 'change', event });
+      if (sub.topic.table === event.table && sub.topic.owner === event.owner) this.deliver(sub, { type: 'change', event });
     }
   }
 
@@ -107,14 +114,14 @@ export class FeedHub {
     return { type: 'reset', eventId: this.store.latestEventId() };
   }
 
-  private backlog(table: string, resumeFrom: string): FeedMessage[] {
+  private backlog(topic: FeedTopic, resumeFrom: string): FeedMessage[] {
     const latest = this.store.latestEventId();
     const since = /^\d{1,15}$/.test(resumeFrom) ? Number(resumeFrom) : NaN;
     // An id past the end comes from another database (or a wiped one); one
     // below the trim mark means events the client needs are gone. Either way
     // the client can only start over.
     if (Number.isNaN(since) || since > latest || since < this.store.trimmedThrough()) return [this.head()];
-    const events = this.store.eventsAfter(table, since);
+    const events = this.store.eventsAfter(topic.table, topic.owner, since);
     // Refetching is cheaper for both sides than replaying a long absence.
     if (events.length > this.limits.maxBacklog) return [this.head()];
     return events.map((event) => ({ type: 'change', event }));

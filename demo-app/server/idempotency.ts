@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { HttpError } from './errors.js';
-import type { KeyRecord, Store, StoredResponse } from './store.js';
+import type { KeyRecord, OwnedRows, Owner, StoredResponse } from './store.js';
 import type { Applied } from './writes.js';
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
@@ -40,11 +40,12 @@ export function fingerprint(method: string, table: string, id: string | undefine
 }
 
 /** What to keep for a key whose write was just applied. */
-export function keyRecord(keyed: KeyedWrite, table: string, applied: Applied): KeyRecord {
+export function keyRecord(keyed: KeyedWrite, owner: Owner, table: string, applied: Applied): KeyRecord {
   const json = applied.body === null ? null : JSON.stringify(applied.body);
   const small = json !== null && Buffer.byteLength(json) <= MAX_KEPT_BODY_BYTES;
   return {
     ...keyed,
+    owner,
     status: applied.status,
     table,
     rowId: applied.body?.id ?? null,
@@ -57,7 +58,7 @@ export function keyRecord(keyed: KeyedWrite, table: string, applied: Applied): K
  * row as it is now (only `{id}` if it was deleted since): the same status and
  * row id as the first call, which is what a retrying client needs.
  */
-export function replayedResponse(store: Store, record: KeyRecord): StoredResponse {
+export function replayedResponse(store: OwnedRows, record: KeyRecord): StoredResponse {
   if (record.body !== null) return { status: record.status, body: JSON.parse(record.body) };
   if (record.rowId === null) return { status: record.status, body: null };
   return { status: record.status, body: store.getRow(record.table, record.rowId) ?? { id: record.rowId } };

@@ -1,13 +1,17 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { parseDuration } from './auth/duration.js';
+import { parseUsersFile, parseUsersList } from './auth/users.js';
+import type { Users } from './auth/users.js';
 import { normaliseOrigin } from './origin.js';
-import { startMaster } from './server.js';
-import type { MasterOptions } from './server.js';
+import { DEFAULT_SESSION_TTL_MS, startMaster } from './server.js';
+import type { AuthOptions, MasterOptions } from './server.js';
 
 const USAGE = `usage: tsx demo-app/server/main.ts [--port 8787] [--host 127.0.0.1] [--db ./demo-master.sqlite]
        [--seed] [--seed-rows N] [--chaos] [--static DIR]
        [--allowed-origin URL]... [--allowed-host NAME:PORT]... [--admin-token TOKEN]
-       [--max-connections N] [--max-connections-per-client N]`;
+       [--max-connections N] [--max-connections-per-client N]
+       [--auth (--users NAME:PASSWORD,... | --users-file PATH) [--session-ttl 12h]]`;
 
 /** A command-line mistake: printed as one line, exit code 2. */
 class UsageError extends Error {}
@@ -33,6 +37,40 @@ function parseError(err: unknown): UsageError {
   return new UsageError(`${message.split('\n')[0]}: see --help`);
 }
 
+// Sessions shorter than a request are useless; longer than a year are not sessions.
+const MAX_SESSION_TTL_MS = 366 * 24 * 60 * 60 * 1000;
+
+function authOptions(on: boolean, list: string | undefined, file: string | undefined, ttl: string | undefined): AuthOptions | undefined {
+  if (!on) {
+    const stray = list !== undefined ? '--users' : file !== undefined ? '--users-file' : ttl !== undefined ? '--session-ttl' : undefined;
+    if (stray !== undefined) throw new UsageError(`${stray} needs --auth`);
+    return undefined;
+  }
+  if (list !== undefined && file !== undefined) throw new UsageError('pass --users or --users-file, not both');
+  if (list === undefined && file === undefined) throw new UsageError('--auth needs --users NAME:PASSWORD,... or --users-file PATH');
+  let users: Users;
+  try {
+    users = list !== undefined ? parseUsersList(list) : parseUsersFile(readUsersFile(file as string), file as string);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (ttl === undefined) return { users };
+  const sessionTtlMs = parseDuration(ttl);
+  if (sessionTtlMs === undefined || sessionTtlMs < 1 || sessionTtlMs > MAX_SESSION_TTL_MS) {
+    throw new UsageError(`--session-ttl must be a duration like 500ms, 30s, 5m, 12h or 7d (at most 366d), got "${ttl}"`);
+  }
+  return { users, sessionTtlMs };
+}
+
+function readUsersFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    throw new UsageError(`--users-file ${path}: ${code === 'ENOENT' ? 'no such file' : `cannot read it (${code ?? String(err)})`}`);
+  }
+}
+
 function readOptions(argv: string[]): MasterOptions {
   let values;
   try {
@@ -52,6 +90,10 @@ function readOptions(argv: string[]): MasterOptions {
         'admin-token': { type: 'string' },
         'max-connections': { type: 'string' },
         'max-connections-per-client': { type: 'string' },
+        auth: { type: 'boolean' },
+        users: { type: 'string' },
+        'users-file': { type: 'string' },
+        'session-ttl': { type: 'string' },
         help: { type: 'boolean' },
       },
     }));
@@ -84,6 +126,7 @@ function readOptions(argv: string[]): MasterOptions {
       ? {}
       : { maxConnectionsPerClient: intOption(values['max-connections-per-client'], 'max-connections-per-client', 0, 1) }),
   };
+  const auth = authOptions(values.auth === true, values.users, values['users-file'], values['session-ttl']);
   const staticDir = values.static ?? (existsSync('dist/demo') ? 'dist/demo' : undefined);
   if (staticDir !== undefined && !existsSync(staticDir)) throw new UsageError(`--static ${staticDir}: no such directory`);
   return {
@@ -97,6 +140,7 @@ function readOptions(argv: string[]): MasterOptions {
     allowedHosts: values['allowed-host'] ?? [],
     limits,
     ...(token === undefined ? {} : { adminToken: token }),
+    ...(auth === undefined ? {} : { auth }),
     ...(staticDir === undefined ? {} : { staticDir }),
   };
 }
@@ -132,6 +176,10 @@ async function main(): Promise<void> {
   console.log(`vantage-live master listening on ${master.url}`);
   console.log(`admin token: ${master.adminToken} (send as "Authorization: Bearer <token>" to /admin)`);
   if (options.chaos === true) console.log('fault injection enabled at /admin/chaos');
+  if (options.auth !== undefined) {
+    const ttl = options.auth.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS;
+    console.log(`auth: ${Object.keys(options.auth.users).length} users; /api needs a session from POST /auth/login, which lasts ${ttl} ms`);
+  }
   if (options.staticDir !== undefined) console.log(`serving ${options.staticDir} at /`);
 
   let stopping = false;

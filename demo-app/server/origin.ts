@@ -65,12 +65,16 @@ export function assertOrigin(req: IncomingMessage, allowed: Audience, opts: { up
   }
 }
 
-/** Lets pages from allowed origins call the API cross-origin (e.g. a Vite dev server). */
-export function setCorsHeaders(req: IncomingMessage, res: ServerResponse, allowed: Audience): void {
+/**
+ * Lets pages from allowed origins call the API cross-origin (e.g. a Vite dev
+ * server). With `credentials` (auth mode) they may send the session cookie.
+ */
+export function setCorsHeaders(req: IncomingMessage, res: ServerResponse, allowed: Audience, opts: { credentials?: boolean } = {}): void {
   res.setHeader('Vary', 'Origin');
   const origin = req.headers.origin;
   if (origin === undefined || !allowed.origins.has(origin)) return;
   res.setHeader('Access-Control-Allow-Origin', origin);
+  if (opts.credentials === true) res.setHeader('Access-Control-Allow-Credentials', 'true');
   res.setHeader('Access-Control-Expose-Headers', 'Idempotent-Replayed, Retry-After');
   if (req.method === 'OPTIONS') {
     res.setHeader('Access-Control-Allow-Methods', 'GET, POST, PUT, PATCH, DELETE, OPTIONS');

@@ -1,7 +1,9 @@
+import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
+import { MasterClient } from './client.js';
 import { startMaster } from './server.js';
 import { call, openSse, sseEvents } from './testkit.js';
 
@@ -52,4 +54,75 @@ it('close() is idempotent', async () => {
   const master = await startMaster({ dbPath });
   await Promise.all([master.close(), master.close()]);
   await master.close();
+});
+
+it('keeps sessions across a restart, so clients stay signed in', async () => {
+  const file = join(dir, 'sessions.sqlite');
+  const auth = { users: { alice: 'pw' } };
+  const first = await startMaster({ dbPath: file, auth });
+  const { client, session } = await new MasterClient(first.url).login('alice', 'pw');
+  await client.call('PUT', '/api/notes/n', { text: 'kept' });
+  await first.close();
+
+  const second = await startMaster({ dbPath: file, auth });
+  try {
+    const again = new MasterClient(second.url, undefined, session.token);
+    expect((await again.call('GET', '/api/notes/n')).body).toEqual({ id: 'n', text: 'kept' });
+    expect((await again.call('GET', '/auth/me')).body).toEqual({ user: 'alice', expiresAt: session.expiresAt });
+  } finally {
+    await second.close();
+  }
+});
+
+it('signs out a session whose user is no longer in the users list after a restart', async () => {
+  const file = join(dir, 'removed-user.sqlite');
+  const first = await startMaster({ dbPath: file, auth: { users: { alice: 'pw', bob: 'pw' } } });
+  const { session } = await new MasterClient(first.url).login('bob', 'pw');
+  await first.close();
+
+  const second = await startMaster({ dbPath: file, auth: { users: { alice: 'pw' } } });
+  try {
+    const reply = await new MasterClient(second.url, undefined, session.token).call('GET', '/api/notes');
+    expect(reply.status).toBe(401);
+    expect(reply.body.error.code).toBe('auth_required');
+  } finally {
+    await second.close();
+  }
+});
+
+it('serves a file written before rows had owners: rows, order, event ids and keys are kept', async () => {
+  const file = join(dir, 'before-owners.sqlite');
+  // The schema as it was before auth mode.
+  const old = new Database(file);
+  old.exec(`
+    CREATE TABLE rows (seq INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL, id TEXT NOT NULL, body TEXT NOT NULL, UNIQUE (tbl, id));
+    CREATE INDEX rows_in_order ON rows (tbl, seq);
+    CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL, kind TEXT NOT NULL, row_id TEXT, at INTEGER NOT NULL);
+    CREATE INDEX events_by_table ON events (tbl, id);
+    CREATE TABLE idempotency_keys (key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, client TEXT NOT NULL, status INTEGER NOT NULL,
+      tbl TEXT NOT NULL, row_id TEXT, body TEXT, at INTEGER NOT NULL);
+    CREATE INDEX idempotency_keys_by_age ON idempotency_keys (at);
+    CREATE INDEX idempotency_keys_by_client ON idempotency_keys (client);
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    INSERT INTO rows (tbl, id, body) VALUES ('products', 'z', '{"id":"z","n":1}'), ('products', 'a', '{"id":"a","n":2}');
+    INSERT INTO events (tbl, kind, row_id, at) VALUES ('products', 'inserted', 'z', 0), ('products', 'inserted', 'a', 0);
+  `);
+  old.prepare('INSERT INTO idempotency_keys VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run('old-key', 'fp', '127.0.0.1', 201, 'products', 'a', '{"id":"a","n":2}', Date.now());
+  old.close();
+
+  const master = await startMaster({ dbPath: file });
+  try {
+    expect((await call(master.url, 'GET', '/api/products')).body.rows).toEqual([{ id: 'z', n: 1 }, { id: 'a', n: 2 }]);
+    expect((await call(master.url, 'GET', '/admin/stats', undefined, admin(master))).body.events).toBe(2);
+    const client = await openSse(`${master.url}/api/products/events?since=1`);
+    const frames = await client.frames.until((f) => sseEvents(f).length === 1, 'the logged change after 1');
+    expect(sseEvents(frames).map((e) => [e.id, e.data.id])).toEqual([['2', 'a']]);
+    client.close();
+    // The old key still names its request: another request under it is refused.
+    expect((await call(master.url, 'PUT', '/api/products/q', {}, { 'Idempotency-Key': 'old-key' })).status).toBe(422);
+    expect((await call(master.url, 'PUT', '/api/products/b', { n: 3 })).status).toBe(200);
+    expect((await call(master.url, 'GET', '/admin/stats', undefined, admin(master))).body.events).toBe(3);
+  } finally {
+    await master.close();
+  }
 });

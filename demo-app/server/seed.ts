@@ -1,4 +1,4 @@
-import type { ChangeEvent, Store } from './store.js';
+import type { ChangeEvent, OwnedRows, Store } from './store.js';
 import type { Row } from './validate.js';
 
 /** The table every seed writes to. */
@@ -26,11 +26,17 @@ export function generatedProduct(n: number): Row {
  * ones, in one transaction. Logged as a single `changed` event so live
  * clients refetch instead of replaying thousands of inserts.
  */
-export function seedProducts(store: Store, opts: { sample: boolean; rows: number }): ChangeEvent {
+/** Seeds the products of each owner (every user in auth mode): one `changed` event each. */
+export function seedEveryOwner(store: Store, owners: readonly OwnedRows['owner'][], opts: { sample: boolean; rows: number }): ChangeEvent[] {
+  return owners.map((owner) => seedProducts(store, owner, opts));
+}
+
+export function seedProducts(store: Store, owner: OwnedRows['owner'], opts: { sample: boolean; rows: number }): ChangeEvent {
+  const rows = store.rowsOf(owner);
   return store.transaction(() => {
-    store.clearTable(SEED_TABLE);
-    if (opts.sample) for (const row of SAMPLE_PRODUCTS) store.insertRow(SEED_TABLE, row);
-    for (let n = 1; n <= opts.rows; n++) store.insertRow(SEED_TABLE, generatedProduct(n));
-    return store.appendEvent(SEED_TABLE, 'changed');
+    rows.clearTable(SEED_TABLE);
+    if (opts.sample) for (const row of SAMPLE_PRODUCTS) rows.insertRow(SEED_TABLE, row);
+    for (let n = 1; n <= opts.rows; n++) rows.insertRow(SEED_TABLE, generatedProduct(n));
+    return rows.appendEvent(SEED_TABLE, 'changed');
   });
 }

@@ -7,6 +7,11 @@ import { WebSocketServer } from 'ws';
 import { handleAdmin } from './admin.js';
 import { assertAdmin, newAdminToken } from './admin-token.js';
 import { firstPresent, handleApi } from './api.js';
+import { Auth, OPEN_CALLER, owners } from './auth/auth.js';
+import { handleAuth } from './auth/routes.js';
+import { SessionStore } from './auth/sessions.js';
+import { usersProblem } from './auth/users.js';
+import type { Users } from './auth/users.js';
 import { Chaos } from './chaos.js';
 import type { Master } from './context.js';
 import { HttpError, notFound } from './errors.js';
@@ -17,7 +22,7 @@ import { DEFAULT_LIMITS, limitConnections, timeoutOptions } from './limits.js';
 import type { ConnectionLimits } from './limits.js';
 import { assertHost, assertOrigin, audience, setCorsHeaders } from './origin.js';
 import { DEFAULT_CSP, setSecurityHeaders } from './security-headers.js';
-import { seedProducts } from './seed.js';
+import { seedEveryOwner } from './seed.js';
 import { serveWs } from './socket.js';
 import { serveStatic } from './static.js';
 import { Store } from './store.js';
@@ -51,7 +56,27 @@ export interface MasterOptions {
   eventRetention?: number;
   /** Change-feed backlog cap and per-connection buffer; defaults in feed.ts. */
   feedLimits?: Partial<FeedLimits>;
+  /**
+   * Auth mode: every `/api` request needs a session from `POST /auth/login`,
+   * and each user reads and writes only their own rows. Absent: open, as the
+   * demo needs. See docs/protocol.md, "Auth".
+   */
+  auth?: AuthOptions;
+  /** The master's clock in ms since the epoch (session expiry, idempotency retention); default Date.now. */
+  now?: () => number;
 }
+
+export interface AuthOptions {
+  /** Who may sign in: user name → password. */
+  users: Users;
+  /** How long a session lasts from login (default 12 h). */
+  sessionTtlMs?: number;
+  /** Live sessions kept per user; a login past it ends that user's oldest (default 100). */
+  maxSessionsPerUser?: number;
+}
+
+/** How long a session lasts when `sessionTtlMs` is not given. */
+export const DEFAULT_SESSION_TTL_MS = 12 * 60 * 60 * 1000;
 
 export interface RunningMaster {
   url: string;
@@ -91,13 +116,18 @@ async function route(req: IncomingMessage, res: ServerResponse, ctx: Master): Pr
   assertHost(req, ctx.audience);
   const { segments, query } = parseTarget(req.url);
   const [head, ...rest] = segments;
-  if (head !== 'api' && head !== 'admin') setSecurityHeaders(res, ctx.pageCsp);
-  setCorsHeaders(req, res, ctx.audience);
+  if (head !== 'api' && head !== 'admin' && head !== 'auth') setSecurityHeaders(res, ctx.pageCsp);
+  setCorsHeaders(req, res, ctx.audience, { credentials: ctx.auth !== undefined });
   if (head === 'api') {
     if (ctx.chaos.refusing()) return void req.socket.destroy();
     if (!(await injectLatency(ctx))) return void req.socket.destroy();
     assertOrigin(req, ctx.audience);
     return handleApi(req, res, ctx, rest, query);
+  }
+  if (head === 'auth') {
+    // Origin-checked like every write: a foreign page must not sign a browser in as someone else.
+    assertOrigin(req, ctx.audience);
+    return handleAuth(req, res, ctx, rest);
   }
   if (head === 'admin') {
     assertOrigin(req, ctx.audience);
@@ -127,7 +157,22 @@ function refuseUpgrade(socket: Duplex, status: string): void {
 }
 
 // The reason phrases of the statuses an upgrade is refused with.
-const UPGRADE_REFUSALS: Record<number, string> = { 400: '400 Bad Request', 403: '403 Forbidden', 404: '404 Not Found' };
+const UPGRADE_REFUSALS: Record<number, string> = {
+  400: '400 Bad Request',
+  401: '401 Unauthorized',
+  403: '403 Forbidden',
+  404: '404 Not Found',
+};
+
+function authFrom(opts: MasterOptions, store: Store, now: () => number): Auth | undefined {
+  if (opts.auth === undefined) return undefined;
+  const problem = usersProblem(opts.auth.users);
+  if (problem !== undefined) throw new Error(problem);
+  const ttlMs = opts.auth.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS;
+  if (!(Number.isSafeInteger(ttlMs) && ttlMs > 0)) throw new Error(`sessionTtlMs must be a positive integer, got ${ttlMs}`);
+  const sessions = new SessionStore(store.database, { ttlMs, now, maxPerUser: opts.auth.maxSessionsPerUser ?? 100 });
+  return new Auth(opts.auth.users, sessions, ttlMs);
+}
 
 /** Starts the reference master: the remote database the demo and the client tests talk to. */
 export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
@@ -138,8 +183,16 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
     idempotencyMaxKeys: opts.idempotencyMaxKeys ?? 100_000,
     idempotencyMaxKeysPerClient: opts.idempotencyMaxKeysPerClient ?? 10_000,
   });
+  const now = opts.now ?? Date.now;
+  let auth: Auth | undefined;
+  try {
+    auth = authFrom(opts, store, now);
+  } catch (err) {
+    store.close();
+    throw err;
+  }
   if (opts.seed === true || (opts.seedRows ?? 0) > 0) {
-    seedProducts(store, { sample: opts.seed === true, rows: opts.seedRows ?? 0 });
+    seedEveryOwner(store, owners(auth), { sample: opts.seed === true, rows: opts.seedRows ?? 0 });
   }
   const hub = new FeedHub(store, opts.feedLimits);
   let closed = false;
@@ -155,6 +208,8 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
     audience: { origins: new Set(), hosts: new Set() },
     adminToken: opts.adminToken ?? newAdminToken(),
     pageCsp: opts.contentSecurityPolicy ?? DEFAULT_CSP,
+    auth,
+    now,
     isClosed: () => closed,
   };
 
@@ -176,8 +231,11 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
       if (!isTableName(table)) return refuseUpgrade(socket, '400 Bad Request');
       if (ctx.chaos.refusing()) return void socket.destroy();
       if (!(await injectLatency(ctx))) return void socket.destroy();
+      // After the wait, so a session that ended meanwhile does not get in.
+      const caller = ctx.auth === undefined ? OPEN_CALLER : ctx.auth.authenticate(req, query);
       wss.handleUpgrade(req, socket, head, (client) => {
-        serveWs(client, hub, table, firstPresent(query.get('since'), query.get('lastEventId')), ctx.heartbeatMs);
+        const resumeFrom = firstPresent(query.get('since'), query.get('lastEventId'));
+        serveWs(client, hub, { table, owner: caller.owner }, resumeFrom, ctx.heartbeatMs, caller.sessionAlive);
       });
     })().catch((err: unknown) => {
       const status = err instanceof HttpError ? err.status : 400;

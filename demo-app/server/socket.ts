@@ -1,5 +1,5 @@
 import { WebSocket } from 'ws';
-import type { FeedHub, FeedMessage } from './feed.js';
+import type { FeedHub, FeedMessage, FeedTopic } from './feed.js';
 
 /** Renders one feed message as a WebSocket text frame. */
 export function formatWs(message: FeedMessage): string {
@@ -13,6 +13,9 @@ export function formatWs(message: FeedMessage): string {
 // Long enough for a well-behaved client to answer our close frame.
 const CLOSE_GRACE_MS = 1000;
 
+/** The close code of a feed whose session ended (expired or logged out); reconnecting needs a new session. */
+export const SESSION_ENDED_CLOSE_CODE = 4401;
+
 // Heartbeat rounds in a row without a pong or message before the peer counts
 // as gone. Two, not one: after a stalled event loop the heartbeat timer runs
 // before the pong that already arrived is read.
@@ -23,8 +26,17 @@ const MISSED_HEARTBEATS = 2;
  * closes. Each heartbeat is a JSON message (the browser API hides protocol
  * pings from pages) and a protocol ping, which browsers answer on their own;
  * a peer that answers nothing is closed, so half-open sockets do not pile up.
+ * `sessionAlive` is asked before each heartbeat; once it says no, the socket
+ * is closed with `SESSION_ENDED_CLOSE_CODE`.
  */
-export function serveWs(ws: WebSocket, hub: FeedHub, table: string, resumeFrom: string | undefined, heartbeatMs: number): void {
+export function serveWs(
+  ws: WebSocket,
+  hub: FeedHub,
+  topic: FeedTopic,
+  resumeFrom: string | undefined,
+  heartbeatMs: number,
+  sessionAlive: () => boolean = () => true,
+): void {
   const send = (message: FeedMessage): void => {
     if (ws.readyState !== WebSocket.OPEN) return;
     ws.send(formatWs(message));
@@ -33,7 +45,7 @@ export function serveWs(ws: WebSocket, hub: FeedHub, table: string, resumeFrom: 
   };
   const heartbeat: FeedMessage = { type: 'heartbeat', intervalMs: heartbeatMs };
   send(heartbeat); // at once: it tells the client the interval to expect
-  const unsubscribe = hub.subscribe(table, resumeFrom, {
+  const unsubscribe = hub.subscribe(topic, resumeFrom, {
     send,
     end: () => {
       ws.close(1001, 'server shutting down');
@@ -51,6 +63,11 @@ export function serveWs(ws: WebSocket, hub: FeedHub, table: string, resumeFrom: 
     missed = answered ? 0 : missed + 1;
     answered = false;
     if (missed >= MISSED_HEARTBEATS) return void ws.terminate();
+    if (!sessionAlive()) {
+      ws.close(SESSION_ENDED_CLOSE_CODE, 'auth_required');
+      setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref();
+      return;
+    }
     send(heartbeat);
     if (ws.readyState === WebSocket.OPEN) ws.ping();
   }, heartbeatMs);

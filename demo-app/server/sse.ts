@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { FeedHub, FeedMessage } from './feed.js';
+import type { FeedHub, FeedMessage, FeedTopic } from './feed.js';
 
 /** Renders one feed message in the text/event-stream format. */
 export function formatSse(message: FeedMessage): string {
@@ -18,14 +18,19 @@ export function formatSse(message: FeedMessage): string {
  * Serves `GET /api/:table/events` until either side closes. Heartbeats are
  * events, not comments: EventSource never surfaces comments, and a client can
  * only notice a dead connection by what it sees.
+ *
+ * `sessionAlive` is asked before each heartbeat; once it says no (the session
+ * expired or logged out) the stream ends, and the client's reconnect is
+ * answered 401.
  */
 export function serveSse(
   req: IncomingMessage,
   res: ServerResponse,
   hub: FeedHub,
-  table: string,
+  topic: FeedTopic,
   resumeFrom: string | undefined,
   heartbeatMs: number,
+  sessionAlive: () => boolean = () => true,
 ): void {
   res.writeHead(200, {
     'Content-Type': 'text/event-stream; charset=utf-8',
@@ -44,15 +49,13 @@ export function serveSse(
   };
   const heartbeat: FeedMessage = { type: 'heartbeat', intervalMs: heartbeatMs };
   send(heartbeat); // at once: it tells the client the interval to expect
-  const unsubscribe = hub.subscribe(table, resumeFrom, {
-    send,
-    // The connection cannot serve another request after a stream, so close it too.
-    end: () => {
-      res.end();
-      req.socket.end();
-    },
-  });
-  const timer = setInterval(() => send(heartbeat), heartbeatMs);
+  // The connection cannot serve another request after a stream, so close it too.
+  const end = (): void => {
+    res.end();
+    req.socket.end();
+  };
+  const unsubscribe = hub.subscribe(topic, resumeFrom, { send, end });
+  const timer = setInterval(() => (sessionAlive() ? send(heartbeat) : end()), heartbeatMs);
   req.socket.setNoDelay(true);
   res.on('close', () => {
     clearInterval(timer);

@@ -3,10 +3,22 @@ import type { Row } from './validate.js';
 
 export type ChangeKind = 'inserted' | 'updated' | 'deleted' | 'changed';
 
+/**
+ * Whose rows: a user's name in auth mode, `OPEN` without it. Every row, event
+ * and idempotency key belongs to one owner, and each owner has its own id
+ * space: two users may both have `products/a`, and neither learns of the
+ * other's.
+ */
+export type Owner = string;
+
+/** The owner of everything a master without `--auth` stores. No user name is empty, so it never meets a user's. */
+export const OPEN: Owner = '';
+
 /** One entry of the change log. `id` is absent for `changed` (a whole-table change). */
 export interface ChangeEvent {
   eventId: number;
   table: string;
+  owner: Owner;
   kind: ChangeKind;
   id?: string;
 }
@@ -22,6 +34,8 @@ export interface StoredResponse {
  * recognise the request again and to answer a replay, not a copy of the row.
  */
 export interface KeyRecord {
+  /** Keys are per owner: the same key from two users names two requests. */
+  owner: Owner;
   key: string;
   fingerprint: string;
   /** The client address that sent it; bounds are per client. */
@@ -44,33 +58,38 @@ export interface StoreOptions {
 
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS rows (
-    seq  INTEGER PRIMARY KEY AUTOINCREMENT,
-    tbl  TEXT NOT NULL,
-    id   TEXT NOT NULL,
-    body TEXT NOT NULL,
-    UNIQUE (tbl, id)
+    seq   INTEGER PRIMARY KEY AUTOINCREMENT,
+    owner TEXT NOT NULL DEFAULT '',
+    tbl   TEXT NOT NULL,
+    id    TEXT NOT NULL,
+    body  TEXT NOT NULL,
+    UNIQUE (owner, tbl, id)
   );
-  CREATE INDEX IF NOT EXISTS rows_in_order ON rows (tbl, seq);
+  CREATE INDEX IF NOT EXISTS rows_by_owner_in_order ON rows (owner, tbl, seq);
   CREATE TABLE IF NOT EXISTS events (
     id     INTEGER PRIMARY KEY AUTOINCREMENT,
     tbl    TEXT NOT NULL,
     kind   TEXT NOT NULL,
     row_id TEXT,
-    at     INTEGER NOT NULL
+    at     INTEGER NOT NULL,
+    owner  TEXT NOT NULL DEFAULT ''
   );
-  CREATE INDEX IF NOT EXISTS events_by_table ON events (tbl, id);
+  DROP INDEX IF EXISTS events_by_table;
+  CREATE INDEX IF NOT EXISTS events_by_owner_table ON events (owner, tbl, id);
   -- The first version kept whole responses under a per-route scope; those
   -- cannot answer a lookup by key and fingerprint, so they go.
   DROP TABLE IF EXISTS idempotency;
   CREATE TABLE IF NOT EXISTS idempotency_keys (
-    key         TEXT PRIMARY KEY,
+    owner       TEXT NOT NULL DEFAULT '',
+    key         TEXT NOT NULL,
     fingerprint TEXT NOT NULL,
     client      TEXT NOT NULL,
     status      INTEGER NOT NULL,
     tbl         TEXT NOT NULL,
     row_id      TEXT,
     body        TEXT,
-    at          INTEGER NOT NULL
+    at          INTEGER NOT NULL,
+    PRIMARY KEY (owner, key)
   );
   CREATE INDEX IF NOT EXISTS idempotency_keys_by_age ON idempotency_keys (at);
   CREATE INDEX IF NOT EXISTS idempotency_keys_by_client ON idempotency_keys (client);
@@ -80,17 +99,67 @@ const SCHEMA = `
   );
 `;
 
+/**
+ * Files written before rows had owners: their rows, events and keys become
+ * the open owner's, so a master without --auth serves them as before. Rows
+ * and keys are rebuilt (a UNIQUE or PRIMARY KEY cannot be altered); events
+ * only gain a column, so their ids, and every client's resume point, stay.
+ */
+function addOwners(db: Database.Database): void {
+  const hasTable = (name: string): boolean =>
+    db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined;
+  const lacksOwner = (table: string): boolean =>
+    hasTable(table) && !(db.pragma(`table_info(${table})`) as { name: string }[]).some((c) => c.name === 'owner');
+  db.transaction(() => {
+    const rows = lacksOwner('rows');
+    const keys = lacksOwner('idempotency_keys');
+    if (rows) db.exec('ALTER TABLE rows RENAME TO rows_before_owners; DROP INDEX IF EXISTS rows_in_order;');
+    if (keys) db.exec('ALTER TABLE idempotency_keys RENAME TO keys_before_owners; DROP INDEX IF EXISTS idempotency_keys_by_age; DROP INDEX IF EXISTS idempotency_keys_by_client;');
+    if (lacksOwner('events')) db.exec("ALTER TABLE events ADD COLUMN owner TEXT NOT NULL DEFAULT ''");
+    db.exec(SCHEMA);
+    if (rows) {
+      db.exec(`INSERT INTO rows (seq, owner, tbl, id, body) SELECT seq, '', tbl, id, body FROM rows_before_owners;
+               DROP TABLE rows_before_owners;`);
+    }
+    if (keys) {
+      db.exec(`INSERT INTO idempotency_keys (owner, key, fingerprint, client, status, tbl, row_id, body, at)
+                 SELECT '', key, fingerprint, client, status, tbl, row_id, body, at FROM keys_before_owners;
+               DROP TABLE keys_before_owners;`);
+    }
+  })();
+}
+
 interface EventRecord {
   id: number;
   tbl: string;
+  owner: Owner;
   kind: ChangeKind;
   row_id: string | null;
 }
 
 const toEvent = (r: EventRecord): ChangeEvent =>
   r.row_id === null
-    ? { eventId: r.id, table: r.tbl, kind: r.kind }
-    : { eventId: r.id, table: r.tbl, kind: r.kind, id: r.row_id };
+    ? { eventId: r.id, table: r.tbl, owner: r.owner, kind: r.kind }
+    : { eventId: r.id, table: r.tbl, owner: r.owner, kind: r.kind, id: r.row_id };
+
+/**
+ * One owner's rows and change log: what a request of that owner may read and
+ * write. Write methods belong inside the write's transaction (`Store.transaction`).
+ */
+export interface OwnedRows {
+  readonly owner: Owner;
+  getRow(table: string, id: string): Row | undefined;
+  /** Rows in insertion order. */
+  listRows(table: string, offset: number, limit: number): Row[];
+  countRows(table: string): number;
+  insertRow(table: string, row: Row): void;
+  /** Replaces the body in place, so the row keeps its position in lists. */
+  updateRow(table: string, row: Row): void;
+  deleteRow(table: string, id: string): boolean;
+  clearTable(table: string): void;
+  /** Appends to the change log (trimmed to `eventRetention`). */
+  appendEvent(table: string, kind: ChangeKind, id?: string): ChangeEvent;
+}
 
 /**
  * The master's SQLite file: rows of every logical table in one SQL table (so a
@@ -112,37 +181,37 @@ export class Store {
     // for writes that must never be lost. One fsync per write is cheap here.
     this.db.pragma('synchronous = FULL');
     this.db.pragma('busy_timeout = 5000');
-    this.db.exec(SCHEMA);
+    addOwners(this.db);
     const db = this.db;
     this.stmt = {
-      getRow: db.prepare<[string, string], { body: string }>('SELECT body FROM rows WHERE tbl = ? AND id = ?'),
-      listRows: db.prepare<[string, number, number], { body: string }>(
-        'SELECT body FROM rows WHERE tbl = ? ORDER BY seq LIMIT ? OFFSET ?',
+      getRow: db.prepare<[Owner, string, string], { body: string }>('SELECT body FROM rows WHERE owner = ? AND tbl = ? AND id = ?'),
+      listRows: db.prepare<[Owner, string, number, number], { body: string }>(
+        'SELECT body FROM rows WHERE owner = ? AND tbl = ? ORDER BY seq LIMIT ? OFFSET ?',
       ),
-      countRows: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM rows WHERE tbl = ?'),
-      insertRow: db.prepare<[string, string, string]>('INSERT INTO rows (tbl, id, body) VALUES (?, ?, ?)'),
-      updateRow: db.prepare<[string, string, string]>('UPDATE rows SET body = ? WHERE tbl = ? AND id = ?'),
-      deleteRow: db.prepare<[string, string]>('DELETE FROM rows WHERE tbl = ? AND id = ?'),
-      clearTable: db.prepare<[string]>('DELETE FROM rows WHERE tbl = ?'),
-      appendEvent: db.prepare<[string, string, string | null, number]>(
-        'INSERT INTO events (tbl, kind, row_id, at) VALUES (?, ?, ?, ?)',
+      countRows: db.prepare<[Owner, string], { n: number }>('SELECT count(*) AS n FROM rows WHERE owner = ? AND tbl = ?'),
+      insertRow: db.prepare<[Owner, string, string, string]>('INSERT INTO rows (owner, tbl, id, body) VALUES (?, ?, ?, ?)'),
+      updateRow: db.prepare<[string, Owner, string, string]>('UPDATE rows SET body = ? WHERE owner = ? AND tbl = ? AND id = ?'),
+      deleteRow: db.prepare<[Owner, string, string]>('DELETE FROM rows WHERE owner = ? AND tbl = ? AND id = ?'),
+      clearTable: db.prepare<[Owner, string]>('DELETE FROM rows WHERE owner = ? AND tbl = ?'),
+      appendEvent: db.prepare<[Owner, string, string, string | null, number]>(
+        'INSERT INTO events (owner, tbl, kind, row_id, at) VALUES (?, ?, ?, ?, ?)',
       ),
       trimEvents: db.prepare<[number]>('DELETE FROM events WHERE id <= ?'),
-      eventsAfter: db.prepare<[string, number], EventRecord>(
-        'SELECT id, tbl, kind, row_id FROM events WHERE tbl = ? AND id > ? ORDER BY id',
+      eventsAfter: db.prepare<[Owner, string, number], EventRecord>(
+        'SELECT id, tbl, owner, kind, row_id FROM events WHERE owner = ? AND tbl = ? AND id > ? ORDER BY id',
       ),
       latestEvent: db.prepare<[], { seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'events'"),
       getMeta: db.prepare<[string], { value: number }>('SELECT value FROM meta WHERE key = ?'),
       setMeta: db.prepare<[string, number]>(
         'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
       ),
-      findKey: db.prepare<[string, number], KeyRecord>(
-        `SELECT key, fingerprint, client, status, tbl AS "table", row_id AS rowId, body
-           FROM idempotency_keys WHERE key = ? AND at > ?`,
+      findKey: db.prepare<[Owner, string, number], KeyRecord>(
+        `SELECT owner, key, fingerprint, client, status, tbl AS "table", row_id AS rowId, body
+           FROM idempotency_keys WHERE owner = ? AND key = ? AND at > ?`,
       ),
-      saveKey: db.prepare<[string, string, string, number, string, string | null, string | null, number]>(
-        `INSERT OR REPLACE INTO idempotency_keys (key, fingerprint, client, status, tbl, row_id, body, at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      saveKey: db.prepare<[Owner, string, string, string, number, string, string | null, string | null, number]>(
+        `INSERT OR REPLACE INTO idempotency_keys (owner, key, fingerprint, client, status, tbl, row_id, body, at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       purgeKeys: db.prepare<[number]>('DELETE FROM idempotency_keys WHERE at <= ?'),
       // Rowids grow with every insert, so "all but the newest N" is a rowid
@@ -160,51 +229,43 @@ export class Store {
     };
   }
 
+  /** The open file, for stores that keep their own tables in it (auth/sessions.ts). */
+  get database(): Database.Database {
+    return this.db;
+  }
+
   /** Runs `fn` in one SQLite transaction; a throw rolls everything back. */
   transaction<T>(fn: () => T): T {
     return this.db.transaction(fn)();
   }
 
-  getRow(table: string, id: string): Row | undefined {
-    const found = this.stmt.getRow.get(table, id);
-    return found === undefined ? undefined : (JSON.parse(found.body) as Row);
+  /** The rows and change log of one owner (`OPEN` without --auth). */
+  rowsOf(owner: Owner): OwnedRows {
+    const { stmt } = this;
+    return {
+      owner,
+      getRow: (table, id) => {
+        const found = stmt.getRow.get(owner, table, id);
+        return found === undefined ? undefined : (JSON.parse(found.body) as Row);
+      },
+      listRows: (table, offset, limit) => stmt.listRows.all(owner, table, limit, offset).map((r) => JSON.parse(r.body) as Row),
+      countRows: (table) => stmt.countRows.get(owner, table)?.n ?? 0,
+      insertRow: (table, row) => void stmt.insertRow.run(owner, table, row.id, JSON.stringify(row)),
+      updateRow: (table, row) => void stmt.updateRow.run(JSON.stringify(row), owner, table, row.id),
+      deleteRow: (table, id) => stmt.deleteRow.run(owner, table, id).changes > 0,
+      clearTable: (table) => void stmt.clearTable.run(owner, table),
+      appendEvent: (table, kind, id) => this.appendEvent(owner, table, kind, id),
+    };
   }
 
-  /** Rows in insertion order. */
-  listRows(table: string, offset: number, limit: number): Row[] {
-    return this.stmt.listRows.all(table, limit, offset).map((r) => JSON.parse(r.body) as Row);
-  }
-
-  countRows(table: string): number {
-    return this.stmt.countRows.get(table)?.n ?? 0;
-  }
-
-  insertRow(table: string, row: Row): void {
-    this.stmt.insertRow.run(table, row.id, JSON.stringify(row));
-  }
-
-  /** Replaces the body in place, so the row keeps its position in lists. */
-  updateRow(table: string, row: Row): void {
-    this.stmt.updateRow.run(JSON.stringify(row), table, row.id);
-  }
-
-  deleteRow(table: string, id: string): boolean {
-    return this.stmt.deleteRow.run(table, id).changes > 0;
-  }
-
-  clearTable(table: string): void {
-    this.stmt.clearTable.run(table);
-  }
-
-  /** Appends to the change log and trims it to `eventRetention`; call inside the write's transaction. */
-  appendEvent(table: string, kind: ChangeKind, id?: string): ChangeEvent {
-    const eventId = Number(this.stmt.appendEvent.run(table, kind, id ?? null, Date.now()).lastInsertRowid);
+  private appendEvent(owner: Owner, table: string, kind: ChangeKind, id?: string): ChangeEvent {
+    const eventId = Number(this.stmt.appendEvent.run(owner, table, kind, id ?? null, Date.now()).lastInsertRowid);
     const cutoff = eventId - this.opts.eventRetention;
     if (cutoff > this.trimmedThrough()) {
       this.stmt.trimEvents.run(cutoff);
       this.stmt.setMeta.run('events_trimmed_through', cutoff);
     }
-    return id === undefined ? { eventId, table, kind } : { eventId, table, kind, id };
+    return id === undefined ? { eventId, table, owner, kind } : { eventId, table, owner, kind, id };
   }
 
   /** The newest event id ever written (0 for a fresh file); survives trimming. */
@@ -221,13 +282,14 @@ export class Store {
     return this.stmt.getMeta.get('events_trimmed_through')?.value ?? 0;
   }
 
-  eventsAfter(table: string, eventId: number): ChangeEvent[] {
-    return this.stmt.eventsAfter.all(table, eventId).map(toEvent);
+  /** One owner's events of one table after `eventId`; other tables' and owners' events leave gaps in the ids. */
+  eventsAfter(table: string, owner: Owner, eventId: number): ChangeEvent[] {
+    return this.stmt.eventsAfter.all(owner, table, eventId).map(toEvent);
   }
 
-  /** The key's record, unless it is older than the retention window. */
-  findKey(key: string, now: number): KeyRecord | undefined {
-    return this.stmt.findKey.get(key, now - this.opts.idempotencyTtlMs);
+  /** The owner's record of the key, unless it is older than the retention window. */
+  findKey(owner: Owner, key: string, now: number): KeyRecord | undefined {
+    return this.stmt.findKey.get(owner, key, now - this.opts.idempotencyTtlMs);
   }
 
   /**
@@ -237,7 +299,7 @@ export class Store {
   saveKey(record: KeyRecord, now: number): void {
     this.stmt.purgeKeys.run(now - this.opts.idempotencyTtlMs);
     const r = record;
-    this.stmt.saveKey.run(r.key, r.fingerprint, r.client, r.status, r.table, r.rowId, r.body, now);
+    this.stmt.saveKey.run(r.owner, r.key, r.fingerprint, r.client, r.status, r.table, r.rowId, r.body, now);
     this.stmt.trimClientKeys.run(r.client, this.opts.idempotencyMaxKeysPerClient);
     this.stmt.trimKeys.run(this.opts.idempotencyMaxKeys);
   }

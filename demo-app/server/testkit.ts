@@ -148,14 +148,30 @@ export interface WsClient {
 }
 
 /** Opens a WebSocket feed; resolves once the connection is open. */
-export function openWs(url: string): Promise<WsClient> {
+export function openWs(url: string, headers: Record<string, string> = {}): Promise<WsClient> {
   return new Promise((resolve, reject) => {
     const messages = new Collector<any>();
-    const ws = new WebSocket(url);
+    const ws = new WebSocket(url, { headers });
     const closed = new Promise<number>((done) => ws.on('close', (code) => done(code)));
     ws.on('message', (data) => messages.push(JSON.parse(String(data))));
     ws.once('open', () => resolve({ messages, closed, close: () => ws.close() }));
     ws.once('error', reject);
+  });
+}
+
+/** The HTTP status a refused WebSocket upgrade was answered with; rejects if the upgrade succeeds. */
+export function wsRefusal(url: string, headers: Record<string, string> = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { headers });
+    ws.once('unexpected-response', (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      ws.terminate();
+    });
+    ws.once('open', () => {
+      ws.close();
+      reject(new Error(`the upgrade of ${url} was accepted`));
+    });
+    ws.once('error', () => {});
   });
 }
 

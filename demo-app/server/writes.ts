@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { HttpError } from './errors.js';
-import type { ChangeKind, Store } from './store.js';
+import type { ChangeKind, OwnedRows } from './store.js';
 import { assertRowId, assertSameId, assertValidRow } from './validate.js';
 import type { Row } from './validate.js';
 
@@ -18,9 +18,10 @@ function withId(id: string, body: Record<string, unknown>): Row {
 }
 
 // Each function below runs inside the write's transaction, so a throw leaves
-// the store untouched.
+// the store untouched. `store` is one owner's rows: another user's row with
+// the same id is not there, so it reads as missing (404), never as forbidden.
 
-export function createRow(store: Store, table: string, body: Record<string, unknown>): Applied {
+export function createRow(store: OwnedRows, table: string, body: Record<string, unknown>): Applied {
   const id = body.id === undefined ? randomUUID() : body.id;
   assertRowId(id);
   const row = withId(id, body);
@@ -32,7 +33,7 @@ export function createRow(store: Store, table: string, body: Record<string, unkn
   return { status: 201, body: row, change: { kind: 'inserted', id } };
 }
 
-export function putRow(store: Store, table: string, id: string, body: Record<string, unknown>): Applied {
+export function putRow(store: OwnedRows, table: string, id: string, body: Record<string, unknown>): Applied {
   assertSameId(body, id);
   const row = withId(id, body);
   assertValidRow(row);
@@ -44,7 +45,7 @@ export function putRow(store: Store, table: string, id: string, body: Record<str
   return { status: 200, body: row, change: { kind: 'updated', id } };
 }
 
-export function patchRow(store: Store, table: string, id: string, patch: Record<string, unknown>): Applied {
+export function patchRow(store: OwnedRows, table: string, id: string, patch: Record<string, unknown>): Applied {
   assertSameId(patch, id);
   const existing = store.getRow(table, id);
   if (existing === undefined) throw new HttpError(404, 'not_found', `${table}/${id} does not exist`);
@@ -54,12 +55,12 @@ export function patchRow(store: Store, table: string, id: string, patch: Record<
   return { status: 200, body: row, change: { kind: 'updated', id } };
 }
 
-export function deleteRow(store: Store, table: string, id: string): Applied {
+export function deleteRow(store: OwnedRows, table: string, id: string): Applied {
   if (!store.deleteRow(table, id)) throw new HttpError(404, 'not_found', `${table}/${id} does not exist`);
   return { status: 204, body: null, change: { kind: 'deleted', id } };
 }
 
-export function clearTable(store: Store, table: string): Applied {
+export function clearTable(store: OwnedRows, table: string): Applied {
   store.clearTable(table);
   return { status: 204, body: null, change: { kind: 'changed' } };
 }
