@@ -168,3 +168,21 @@ test('a flush cut off by the worker being stopped resumes on its own: the page n
   expect(rows.map((r) => r.id).filter((id) => id.startsWith('n'))).toEqual(ids);
   expect((await master.stats()).writes - before).toBe(ids.length);
 });
+
+test('with swr, a stale page answers from the cache at once and every tab hears when fresh rows are in', async ({ context, master }) => {
+  const [one, two] = [await openDemo(context, master.url), await openDemo(context, master.url)];
+  await recordEvents(two);
+  expect((await one.evaluate(() => window.live.read({ page: 1 }))).stale).toBe(false);
+  // The master is slow from now on, so a read that waited for it would take seconds.
+  await master.chaos({ latencyMs: 3_000 });
+  await master.api('/api/products/c', { method: 'PATCH', body: { price: 77 } });
+  await waitForRecorded(two, { type: 'invalidated', reason: 'event' });
+  // A strict read would have waited for the master and answered from it; this one answers from the cache.
+  const stale = await one.evaluate(() => window.live.read({ page: 1 }));
+  expect(stale).toMatchObject({ source: 'cache', stale: true, revalidating: true });
+  expect(stale.rows.find(([id]) => id === 'c')?.[1]).toMatchObject({ price: 15 });
+  await waitForRecorded(two, { type: 'refreshed', cacheKey: 'products/page_1' });
+  const fresh = await two.evaluate(() => window.live.read({ page: 1 }));
+  expect(fresh).toMatchObject({ source: 'cache', stale: false });
+  expect(fresh.rows.find(([id]) => id === 'c')?.[1]).toMatchObject({ price: 77 });
+});

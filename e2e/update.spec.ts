@@ -34,3 +34,39 @@ test('the page knows a new worker is waiting and activates it; the new worker fl
     await master.close();
   }
 });
+
+test('an update with 1,000 writes queued shows the app at once and sends the backlog after activation, each write once', async ({ context }) => {
+  test.setTimeout(180_000);
+  const site = mkdtempSync(join(tmpdir(), 'vl-site-'));
+  cpSync('dist/demo', site, { recursive: true });
+  const master = await launchMaster({ staticDir: site });
+  try {
+    const page = await openDemo(context, master.url);
+    const oldVersion = (await page.evaluate(() => window.vantageInfo())).version;
+    // The old worker is told to rest ten minutes, so the whole backlog is left for the new one.
+    await master.chaos({ failNext: 2, failStatus: 503, retryAfterSec: 600 });
+    await page.evaluate(async () => {
+      for (let i = 0; i < 1000; i++) await window.live.insert(`k${String(i).padStart(4, '0')}`, { name: `Backlog ${i}`, price: i % 50 }, { wait: 'queued' });
+    });
+    await expect.poll(async () => (await master.api('/admin/chaos')).body.failNext).toBe(0);
+    // Each write now takes a while on the master: sending the backlog takes far longer than a reload.
+    await master.chaos({ latencyMs: 15 });
+
+    const sw = join(site, 'sw.js');
+    writeFileSync(sw, readFileSync(sw, 'utf8').replaceAll(oldVersion, 'v2-backlog'));
+    await page.evaluate(async () => (await navigator.serviceWorker.getRegistration())!.update());
+    await expect(page.getByTestId('update-banner')).toBeVisible();
+    await Promise.all([page.waitForEvent('load'), page.getByTestId('update-reload').click()]);
+    await page.evaluate(() => window.vantageReady);
+    const info = await page.evaluate(() => window.vantageInfo());
+    expect(info.version).toBe('v2-backlog');
+    // The app is up while most of the backlog is still on its way: activation did not wait for it.
+    expect(info.tables[0]!.pending).toBeGreaterThan(500);
+
+    await expect.poll(() => page.evaluate(async () => (await window.vantageInfo()).tables[0]!.pending), { timeout: 150_000 }).toBe(0);
+    expect((await master.stats()).writes).toBe(1000);
+    expect((await master.api('/api/products?page=1&ipp=1')).body.total).toBe(1003);
+  } finally {
+    await master.close();
+  }
+});

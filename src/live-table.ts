@@ -1,4 +1,4 @@
-import type { Cache, CachedRows, CacheEntryInfo } from './cache/types.js';
+import { tableOf, type Cache, type CachedRows, type CacheEntryInfo } from './cache/types.js';
 import { defaultEnv, type Env } from './env.js';
 import {
   aboutOp,
@@ -25,6 +25,20 @@ import { checkId, checkRow } from './validate.js';
 
 const log = logger('vantage-live:table');
 
+/**
+ * When a read may answer from a stale entry. `strict`: a stale entry is
+ * refetched first whenever the master can be reached. `swr`
+ * (stale-while-revalidate): the read answers from the cache at once, flagged
+ * `stale`, and refetches in the background; a `refreshed` event says when
+ * fresh rows are in.
+ */
+export type Freshness = 'strict' | 'swr';
+
+export interface ReadOptions {
+  /** This read's freshness; default the table's. */
+  freshness?: Freshness;
+}
+
 export interface LiveTableOptions {
   /** Where writes wait for the master; default a MemQueue. Use an IdbQueue for writes that survive a reload. */
   queue?: WriteQueue;
@@ -41,6 +55,10 @@ export interface LiveTableOptions {
    * that share a queue share one flusher: the first view's policy is used.
    */
   retryPolicy?: Partial<RetryPolicy>;
+  /** When reads may answer from a stale entry; default 'strict'. */
+  freshness?: Freshness;
+  /** An entry older than this is stale even if no invalidation said so (for masters without a change feed), in ms. */
+  maxAgeMs?: number;
   /** Time, randomness, timers and "online"; default the platform's. */
   env?: Env;
 }
@@ -50,8 +68,10 @@ export interface ReadResult {
   rows: Array<[Id, Row]>;
   cacheKey: string;
   source: 'cache' | 'master';
-  /** The rows may be out of date: invalidated, and the master could not be reached to refetch them. */
+  /** The rows may be out of date: invalidated or older than `maxAgeMs`, and not refetched (offline, master unreachable, or `swr`). */
   stale: boolean;
+  /** A background refetch of this entry was started (`swr`); a `refreshed` event follows when fresh rows are in. */
+  revalidating: boolean;
   /** Epoch ms when these rows (before the overlay) came from the master. */
   fetchedAt: number;
   /** Ids of rows with a write still waiting for the master (R3); an insertReturnId's row counts under its temporary id (its opId). */
@@ -71,6 +91,8 @@ export type LiveTableEvent =
   | { type: 'retried'; op: QueuedOp; overtaken: number }
   | { type: 'queue'; pending: number; dead: number }
   | { type: 'invalidated'; prefix: string; reason: 'write' | 'event' }
+  /** A background refetch (`swr`) stored fresh rows under `cacheKey`: a view showing them may read again. */
+  | { type: 'refreshed'; cacheKey: string }
   | { type: 'live'; event: LiveEvent }
   | { type: 'stream'; state: StreamState };
 
@@ -95,12 +117,10 @@ export class LiveTable implements TableLike {
   private readonly listeners = new Listeners<LiveTableEvent>('table event');
   private readonly waiters = new Map<string, Waiter[]>();
   private readonly unsubscribe: Array<() => void> = [];
-  // Bumped by every invalidation, so a read that raced one stores its rows as stale.
-  private generation = 0;
-  // Whether a fresh entry may have been stored since the last invalidation. Without one, an invalidation has
-  // nothing to mark (a write's own change event follows its invalidation at once). Sound because this
-  // LiveTable is the only writer of entries under its cacheKey; true at start for entries of earlier runs.
-  private freshSinceInvalidation = true;
+  private readonly freshness: Freshness;
+  private readonly maxAgeMs: number | undefined;
+  // Background refetches (swr) by cache key: one at a time per key.
+  private readonly revalidating = new Map<string, Promise<void>>();
   private closed = false;
 
   /**
@@ -118,6 +138,8 @@ export class LiveTable implements TableLike {
     this.masterIpp = opts.masterIpp ?? 50;
     this.queue = opts.queue ?? new MemQueue();
     this.env = opts.env ?? defaultEnv;
+    this.freshness = opts.freshness ?? 'strict';
+    this.maxAgeMs = opts.maxAgeMs;
     const target = opts.writeTarget ?? master;
     this.writes = TableQueue.of(this.queue, this.name, {
       apply: (op) => applyOp(target, op),
@@ -152,26 +174,30 @@ export class LiveTable implements TableLike {
   // ---- read path ----
 
   /** One page (or the whole table when `req` is omitted), with where it came from. */
-  async read(req?: Partial<PageRequest>): Promise<ReadResult> {
+  async read(req?: Partial<PageRequest>, opts?: ReadOptions): Promise<ReadResult> {
     const page = req?.page ?? (req?.ipp ? 1 : undefined);
     const ipp = req?.ipp ?? this.masterIpp;
     if (page !== undefined && !(Number.isInteger(page) && page >= 1 && Number.isInteger(ipp) && ipp >= 1)) {
       throw new InvalidInputError(`Bad page request ${JSON.stringify(req)}: page and ipp are integers from 1`);
     }
     const key = page === undefined ? `${this.cacheKey}/all` : this.pageCacheKey(page, ipp);
-    const cached = await this.readThrough(key, () => this.master.list(page === undefined ? undefined : { page, ipp }), page);
+    const cached = await this.readThrough(key, () => this.master.list(page === undefined ? undefined : { page, ipp }), opts, page);
     const ops = await this.pending();
     return { ...cached, rows: overlayPending(cached.rows, ops, this.idField, page), pendingIds: pendingIds(ops) };
   }
 
   /** One row, with where it came from. */
-  async readOne(id: Id): Promise<ReadResult> {
+  async readOne(id: Id, opts?: ReadOptions): Promise<ReadResult> {
     checkId(id);
     const key = this.idCacheKey(id);
-    const cached = await this.readThrough(key, async () => {
-      const row = await this.master.get(id);
-      return row ? [[id, row]] : [];
-    });
+    const cached = await this.readThrough(
+      key,
+      async () => {
+        const row = await this.master.get(id);
+        return row ? [[id, row]] : [];
+      },
+      opts,
+    );
     const ops = (await this.pending()).filter((op) => op.kind === 'deleteAll' || opTarget(op) === id);
     return { ...cached, rows: overlayPending(cached.rows, ops, this.idField, undefined), pendingIds: pendingIds(ops) };
   }
@@ -184,35 +210,59 @@ export class LiveTable implements TableLike {
     return (await this.readOne(id)).rows[0]?.[1];
   }
 
-  private async readThrough(key: string, load: () => Promise<Array<[Id, Row]>>, page?: number): Promise<Omit<ReadResult, 'pendingIds'>> {
+  /** Resolves once the background refetches started so far have ended (a service worker holds itself awake for them). */
+  async idle(): Promise<void> {
+    await Promise.all(this.revalidating.values());
+  }
+
+  private async readThrough(key: string, load: () => Promise<Array<[Id, Row]>>, opts: ReadOptions | undefined, page?: number): Promise<Omit<ReadResult, 'pendingIds'>> {
     const started = this.env.now();
-    const done = (outcome: 'hit' | 'miss' | 'stale', entry: CachedRows, source: 'cache' | 'master') => {
+    const done = (outcome: 'hit' | 'miss' | 'stale', entry: CachedRows, source: 'cache' | 'master', revalidating = false) => {
       const ms = this.env.now() - started;
       log.debug(`read ${outcome}`, { cacheKey: key, page, outcome: outcome === 'miss' ? 'populated' : outcome, ms, rows: entry.rows });
       this.emit({ type: 'read', cacheKey: key, outcome, ms });
-      return { rows: entry.rows, cacheKey: key, source, stale: !!entry.stale, fetchedAt: entry.fetchedAt };
+      return { rows: entry.rows, cacheKey: key, source, stale: outcome === 'stale', revalidating, fetchedAt: entry.fetchedAt };
     };
     const cached = await this.cache.get(key);
-    if (cached && !cached.stale) return done('hit', cached, 'cache');
+    const stale = cached && (cached.stale || (this.maxAgeMs !== undefined && this.env.now() - cached.fetchedAt > this.maxAgeMs));
+    if (cached && !stale) return done('hit', cached, 'cache');
+    const online = this.env.isOnline();
+    if (cached && online && (opts?.freshness ?? this.freshness) === 'swr') {
+      this.revalidate(key, load);
+      return done('stale', cached, 'cache', true);
+    }
     log.debug(cached ? 'stale, refetching' : 'miss', { cacheKey: key, page, outcome: cached ? 'stale' : 'miss' });
-    if (!this.env.isOnline()) {
+    if (!online) {
       if (cached) return done('stale', cached, 'cache');
       throw new OfflineMissError(key);
     }
-    const generation = this.generation;
-    let rows: Array<[Id, Row]>;
+    let entry: CachedRows;
     try {
-      rows = await load();
+      entry = await this.fetchInto(key, load);
     } catch (err) {
       log.debug('master read failed', { cacheKey: key, page, outcome: 'failed', error: errorInfo(err) });
       if (!isTransient(err)) throw err;
       if (cached) return done('stale', cached, 'cache');
       throw new OfflineMissError(key, err);
     }
-    const entry: CachedRows = { rows, fetchedAt: this.env.now(), stale: generation !== this.generation };
-    if (!entry.stale) this.freshSinceInvalidation = true;
-    await this.cache.put(key, entry);
     return done('miss', entry, 'master');
+  }
+
+  // The generation is read before the load: rows that race an invalidation are stored stale, by any worker.
+  private async fetchInto(key: string, load: () => Promise<Array<[Id, Row]>>): Promise<CachedRows> {
+    const generation = await this.cache.generation(tableOf(key));
+    const entry: CachedRows = { rows: await load(), fetchedAt: this.env.now(), generation };
+    await this.cache.put(key, entry);
+    return entry;
+  }
+
+  private revalidate(key: string, load: () => Promise<Array<[Id, Row]>>): void {
+    if (this.revalidating.has(key)) return;
+    const work = this.fetchInto(key, load)
+      .then(() => this.emit({ type: 'refreshed', cacheKey: key }))
+      .catch((err) => log.debug('background refetch failed', { cacheKey: key, outcome: 'failed', error: errorInfo(err) }))
+      .finally(() => this.revalidating.delete(key));
+    this.revalidating.set(key, work);
   }
 
   // ---- write path ----
@@ -403,21 +453,15 @@ export class LiveTable implements TableLike {
     await this.invalidate('event');
   }
 
-  /** Mark every cached entry of this table stale (E1, W5): the next read online refetches. A failed invalidation is retried. */
+  /** Mark every cached entry of this table stale (E1, W5), in constant time: the next read online refetches. A failed invalidation is retried. */
   async invalidate(reason: 'write' | 'event' = 'event'): Promise<void> {
-    this.generation++;
     const prefix = `${this.cacheKey}/`;
-    if (this.freshSinceInvalidation) {
-      this.freshSinceInvalidation = false;
-      try {
-        await this.cache.invalidatePrefix(prefix);
-      } catch (err) {
-        // Nothing was marked: later invalidations must not skip the cache, and this one is tried again.
-        this.freshSinceInvalidation = true;
-        log.error('invalidation failed, retrying', { cacheKey: this.cacheKey, error: errorInfo(err) });
-        if (!this.closed) this.env.setTimer(() => void this.invalidate(reason).catch(() => {}), defaultRetryPolicy.baseMs);
-        throw err;
-      }
+    try {
+      await this.cache.invalidatePrefix(prefix);
+    } catch (err) {
+      log.error('invalidation failed, retrying', { cacheKey: this.cacheKey, error: errorInfo(err) });
+      if (!this.closed) this.env.setTimer(() => void this.invalidate(reason).catch(() => {}), defaultRetryPolicy.baseMs);
+      throw err;
     }
     log.debug('invalidated', { cacheKey: this.cacheKey, outcome: 'invalidated', reason });
     this.emit({ type: 'invalidated', prefix, reason });

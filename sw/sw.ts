@@ -26,7 +26,8 @@ const queue = new IdbQueue();
 const apiBase = new URL('api', self.registration.scope).pathname;
 
 serveLiveTables(
-  Object.fromEntries(TABLES.map((name) => [name, new LiveTable(new RestTable(apiBase, name), name, cache, { queue })])),
+  // swr: a list answers from the cache at once and refreshes in the background; pages re-read on `refreshed`.
+  Object.fromEntries(TABLES.map((name) => [name, new LiveTable(new RestTable(apiBase, name), name, cache, { queue, freshness: 'swr' })])),
   { version: __APP_VERSION__ },
 );
 

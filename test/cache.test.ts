@@ -34,6 +34,18 @@ describe.each(backends)('the cache contract: %s', (_name, make) => {
     for (const key of ['tt/page_1', 'u/page_1', 's/page_1']) expect((await cache.get(key))?.stale).toBeFalsy();
   });
 
+  it('stores rows loaded under an older generation as stale: they raced an invalidation', async () => {
+    const cache = make();
+    const before = await cache.generation('t/');
+    await cache.invalidatePrefix('t/');
+    expect(await cache.generation('t/')).toBe(before + 1);
+    await cache.put('t/page_1', { rows: [], fetchedAt: 1, generation: before });
+    expect((await cache.get('t/page_1'))?.stale).toBe(true);
+    await cache.put('t/page_1', { rows: [], fetchedAt: 2, generation: before + 1 });
+    expect((await cache.get('t/page_1'))?.stale).toBeFalsy();
+    expect(await cache.generation('u/')).toBe(0);
+  });
+
   it('does not let a caller change what is cached by mutating what it got', async () => {
     const cache = make();
     const rows: CachedRowsish = { rows: [['a', { id: 'a', n: 1 }]], fetchedAt: 1 };

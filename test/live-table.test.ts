@@ -1,6 +1,8 @@
+import 'fake-indexeddb/auto';
 import { describe, expect, it } from 'vitest';
 import { ManualLiveStream } from '../src/stream/manual.js';
-import { LiveTable, MemCache, MemoryTable, MasterRejectedError, type LiveTableEvent, type TableLike } from '../src/index.js';
+import { IdbCache, LiveTable, MemCache, MemoryTable, MasterRejectedError, type LiveTableEvent, type TableLike } from '../src/index.js';
+import { ManualEnv } from './support/manual-env.js';
 import { productsMaster } from './support/tables.js';
 
 function live(opts: ConstructorParameters<typeof LiveTable>[3] = {}) {
@@ -169,20 +171,65 @@ describe('as a TableLike', () => {
   });
 });
 
-describe('invalidation cost', () => {
-  it('skips the cache walk when nothing fresh was stored since the last invalidation, and never misses one that was', async () => {
+describe('freshness (generations, maxAgeMs, swr)', () => {
+  it('keeps two LiveTables over one IdbCache (two workers during an update) right: an invalidation by one is seen by the other, and rows that raced it are stored stale', async () => {
     const master = productsMaster();
-    const inner = new MemCache();
-    const walks: string[] = [];
-    const cache = { get: (k: string) => inner.get(k), put: (k: string, r: Parameters<MemCache['put']>[1]) => inner.put(k, r), invalidatePrefix: (p: string) => (walks.push(p), inner.invalidatePrefix(p)) };
-    const table = new LiveTable(master, 'products', cache);
+    const name = `two-writers-${Math.random()}`;
+    const [one, two] = [new LiveTable(master, 'products', new IdbCache(name)), new LiveTable(master, 'products', new IdbCache(name))];
+    expect((await one.read({ page: 1 })).source).toBe('master');
+    expect((await two.read({ page: 1 })).source).toBe('cache');
+    await one.invalidate('event');
+    expect((await two.read({ page: 1 })).source).toBe('master');
+
+    // A read by `two` whose load is overtaken by an invalidation from `one` stores its rows stale.
+    const list = master.table.list.bind(master.table);
+    let release = () => {};
+    let started = () => {};
+    const loading = new Promise<void>((r) => (started = r));
+    master.table.list = async (req) => {
+      started();
+      await new Promise<void>((r) => (release = r));
+      return list(req);
+    };
+    await one.invalidate('event');
+    const racing = two.read({ page: 1 });
+    await loading;
+    await one.invalidate('event');
+    release();
+    expect((await racing).source).toBe('master');
+    master.table.list = list;
+    expect((await one.read({ page: 1 })).source).toBe('master');
+  });
+
+  it('makes an entry older than maxAgeMs stale without any event', async () => {
+    const env = new ManualEnv();
+    const master = productsMaster();
+    const table = new LiveTable(master, 'products', new MemCache(), { env, maxAgeMs: 60_000 });
     await table.read({ page: 1 });
-    await table.insert('d', { name: 'Donut' });
-    await table.invalidate('event');
-    expect(walks).toEqual(['products/']);
+    env.advance(59_000);
+    expect((await table.read({ page: 1 })).source).toBe('cache');
+    env.advance(2_000);
+    expect((await table.read({ page: 1 })).source).toBe('master');
+  });
+
+  it('with swr, answers a stale entry from the cache at once, flagged, and refreshes it in the background', async () => {
+    const master = productsMaster();
+    const table = new LiveTable(master, 'products', new MemCache(), { freshness: 'swr' });
+    const events: LiveTableEvent[] = [];
+    table.subscribe((e) => events.push(e));
     await table.read({ page: 1 });
+    await master.table.patch('a', { price: 99 });
     await table.invalidate('event');
-    expect(walks).toEqual(['products/', 'products/']);
-    expect((await inner.get('products/page_1'))?.stale).toBe(true);
+    const answer = await table.read({ page: 1 });
+    expect(answer).toMatchObject({ source: 'cache', stale: true, revalidating: true });
+    expect(answer.rows[0]![1]).toMatchObject({ price: 12 });
+    await table.idle();
+    expect(events.filter((e) => e.type === 'refreshed')).toEqual([{ type: 'refreshed', cacheKey: 'products/page_1' }]);
+    const fresh = await table.read({ page: 1 });
+    expect(fresh).toMatchObject({ source: 'cache', stale: false, revalidating: false });
+    expect(fresh.rows[0]![1]).toMatchObject({ price: 99 });
+    // A strict read of a stale entry still waits for the master.
+    await table.invalidate('event');
+    expect(await table.read({ page: 1 }, { freshness: 'strict' })).toMatchObject({ source: 'master', stale: false });
   });
 });

@@ -148,6 +148,7 @@ describe('storage full', () => {
     const full: Cache = {
       get: (k) => inner.get(k),
       invalidatePrefix: (p) => inner.invalidatePrefix(p),
+      generation: (p) => inner.generation(p),
       put: async () => {
         throw new StorageFullError(new DOMException('quota', 'QuotaExceededError'));
       },

@@ -26,6 +26,8 @@ export function describeEvent(e: LiveTableEvent): LoggedEvent {
       return { tag: 'retry', text: `${opLabel(e.op)} sent again, at the end of the queue${e.overtaken ? ` (after ${e.overtaken} newer write(s) to its row)` : ''}` };
     case 'queue':
       return { tag: 'queue', text: `${e.pending} pending, ${e.dead} rejected` };
+    case 'refreshed':
+      return { tag: 'refreshed', text: `${e.cacheKey} refetched in the background` };
     case 'invalidated':
       return { tag: 'invalidated', text: `${e.prefix}* marked stale (after ${e.reason === 'write' ? 'a confirmed write' : 'a change event'})` };
     case 'live': {

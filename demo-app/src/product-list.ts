@@ -13,7 +13,7 @@ export const PAGE_SIZE = 50;
 const REREAD_AFTER_MS = 200;
 
 /** Table events after which the page on screen may show something else: a write queued, settled, refused or dropped, or a change elsewhere. */
-const CHANGES: ReadonlySet<LiveTableEvent['type']> = new Set(['queued', 'applied', 'dead', 'queue', 'invalidated']);
+const CHANGES: ReadonlySet<LiveTableEvent['type']> = new Set(['queued', 'applied', 'assigned', 'dead', 'queue', 'invalidated', 'refreshed']);
 
 /** The outcome of one read of the list, as the status bar shows it. */
 export interface ListRead {

@@ -33,7 +33,7 @@ export function mountStatusBar(live: LiveTableRemote, persisted: Promise<boolean
   const stream = chip('feed', 'status-stream', "The master's change feed, held by one tab and shared by all");
   const storage = chip('storage', 'status-storage', 'navigator.storage.persist(): whether the browser may evict the cache and the queue');
   const source = chip('read', 'status-source', 'Where the last page came from');
-  const stale = chip('data', 'status-stale', 'Stale: invalidated since it was fetched, and the master could not be reached');
+  const stale = chip('data', 'status-stale', 'Stale: invalidated since it was fetched; refreshing: shown from the cache at once and refetched in the background (swr)');
   const ms = chip('took', 'status-ms', 'Wall time of the last read, through the service worker');
   const el = h(
     'div',
@@ -78,7 +78,7 @@ export function mountStatusBar(live: LiveTableRemote, persisted: Promise<boolean
       ms.set(`${Math.round(read.ms)} ms`);
       if (read.result) {
         source.set(read.result.source, read.result.source === 'cache' ? 'ok' : '');
-        stale.set(read.result.stale ? 'stale' : 'fresh', read.result.stale ? 'warn' : 'ok');
+        stale.set(read.result.revalidating ? 'stale, refreshing' : read.result.stale ? 'stale' : 'fresh', read.result.stale ? 'warn' : 'ok');
       } else {
         const code = (read.error as { code?: string } | undefined)?.code;
         source.set(code === 'offline_miss' ? 'miss (offline)' : 'error', 'bad');

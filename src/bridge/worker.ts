@@ -142,7 +142,7 @@ export function serveLiveTables(tables: Record<string, LiveTable>, opts: ServeOp
         clearInterval(alive);
         port.close();
       })
-      .then(() => flushAll({ onlyDue: true }));
+      .then(() => Promise.all([flushAll({ onlyDue: true }), ...Object.values(tables).map((t) => t.idle())]));
     event.waitUntil(Promise.all([afterwards, ...deferred]).catch((err) => log.error('flush after a call failed', { error: String(err) })));
   });
   scope.addEventListener('sync', (event) => {

@@ -1,25 +1,30 @@
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
 import { storageError } from '../errors.js';
-import type { Cache, CacheEntryInfo, CachedRows } from './types.js';
+import { isStale, tableOf, type Cache, type CacheEntryInfo, type CachedRows } from './types.js';
 
 interface CacheSchema extends DBSchema {
   entries: { key: string; value: CachedRows & { key: string } };
+  /** Each table's generation, by its `${cacheKey}/`. */
+  generations: { key: string; value: number };
 }
 
 /**
  * A cache in IndexedDB: survives reloads and browser restarts, shared by every
  * tab and the service worker of an origin. Writes use the browser's default
  * (relaxed) durability on purpose: a cache entry lost in a crash is refetched,
- * unlike a queued write.
+ * unlike a queued write. Invalidating a table writes one number, its
+ * generation, however many entries it has.
  */
 export class IdbCache implements Cache {
   private readonly db: Promise<IDBPDatabase<CacheSchema>>;
 
   /** @param dbName the IndexedDB database to keep entries in. */
   constructor(dbName = 'vantage-live-cache') {
-    this.db = openDB<CacheSchema>(dbName, 1, {
-      upgrade(db) {
-        db.createObjectStore('entries', { keyPath: 'key' });
+    this.db = openDB<CacheSchema>(dbName, 2, {
+      upgrade(db, oldVersion) {
+        if (oldVersion < 1) db.createObjectStore('entries', { keyPath: 'key' });
+        // Version 2: generations. Entries of version 1 have none, which reads as generation 0: as fresh as they were.
+        if (oldVersion < 2) db.createObjectStore('generations');
       },
       // A newer worker is upgrading the schema: let go, or its upgrade would wait for this connection forever.
       blocking: () => void this.db.then((db) => db.close()),
@@ -27,34 +32,50 @@ export class IdbCache implements Cache {
   }
 
   async get(key: string): Promise<CachedRows | undefined> {
-    const entry = await (await this.db).get('entries', key);
+    const tx = (await this.db).transaction(['entries', 'generations']);
+    const [entry, current = 0] = await Promise.all([tx.objectStore('entries').get(key), tx.objectStore('generations').get(tableOf(key))]);
     if (!entry) return undefined;
-    const { key: _key, ...rows } = entry;
-    return rows;
+    const read: CachedRows = { rows: entry.rows, fetchedAt: entry.fetchedAt };
+    return isStale(entry, current) ? { ...read, stale: true } : read;
   }
 
   async put(key: string, rows: CachedRows): Promise<void> {
+    const tx = (await this.db).transaction(['entries', 'generations'], 'readwrite');
     try {
-      await (await this.db).put('entries', { ...rows, key });
+      const current = (await tx.objectStore('generations').get(tableOf(key))) ?? 0;
+      const stale = !!rows.stale || (rows.generation ?? current) < current;
+      await tx.objectStore('entries').put({ key, rows: rows.rows, fetchedAt: rows.fetchedAt, stale, generation: current });
+      await tx.done;
     } catch (err) {
+      await tx.done.catch(() => {});
       throw storageError(err);
     }
   }
 
-  // Keys are the store's primary key, which IndexedDB keeps sorted, so every
-  // key under a prefix lies in one contiguous range: the cursor visits only
-  // those entries, never other tables' or other views'.
   async invalidatePrefix(prefix: string): Promise<void> {
-    const tx = (await this.db).transaction('entries', 'readwrite');
-    for (let cursor = await tx.store.openCursor(prefixRange(prefix)); cursor; cursor = await cursor.continue()) {
-      if (!cursor.value.stale) await cursor.update({ ...cursor.value, stale: true });
+    const tx = (await this.db).transaction('generations', 'readwrite');
+    try {
+      await tx.store.put(((await tx.store.get(prefix)) ?? 0) + 1, prefix);
+      await tx.done;
+    } catch (err) {
+      await tx.done.catch(() => {});
+      throw storageError(err);
     }
-    await tx.done.catch((err) => Promise.reject(storageError(err)));
+  }
+
+  async generation(prefix: string): Promise<number> {
+    return (await (await this.db).get('generations', prefix)) ?? 0;
   }
 
   async inspect(prefix = ''): Promise<CacheEntryInfo[]> {
-    const entries = await (await this.db).getAll('entries', prefixRange(prefix));
-    return entries.map((e) => ({ key: e.key, rowCount: e.rows.length, fetchedAt: e.fetchedAt, stale: !!e.stale }));
+    const tx = (await this.db).transaction(['entries', 'generations']);
+    const [entries, tables, generations] = await Promise.all([
+      tx.objectStore('entries').getAll(prefixRange(prefix)),
+      tx.objectStore('generations').getAllKeys(),
+      tx.objectStore('generations').getAll(),
+    ]);
+    const current = new Map(tables.map((t, i) => [t, generations[i]!]));
+    return entries.map((e) => ({ key: e.key, rowCount: e.rows.length, fetchedAt: e.fetchedAt, stale: isStale(e, current.get(tableOf(e.key)) ?? 0) }));
   }
 
   /** Close the database connection (tests, and a worker that is about to be replaced). */

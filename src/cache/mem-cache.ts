@@ -1,26 +1,41 @@
-import type { Cache, CacheEntryInfo, CachedRows } from './types.js';
+import { isStale, tableOf, type Cache, type CacheEntryInfo, type CachedRows } from './types.js';
 
 /** A cache in a Map: fast, shared by everything in one JS realm, gone on reload. */
 export class MemCache implements Cache {
   private readonly entries = new Map<string, CachedRows>();
+  private readonly generations = new Map<string, number>();
 
   async get(key: string): Promise<CachedRows | undefined> {
     const entry = this.entries.get(key);
-    return entry && structuredClone(entry);
+    return entry && this.asRead(key, entry);
   }
 
   async put(key: string, rows: CachedRows): Promise<void> {
-    this.entries.set(key, structuredClone(rows));
+    const current = this.current(tableOf(key));
+    const stale = !!rows.stale || (rows.generation ?? current) < current;
+    this.entries.set(key, { rows: structuredClone(rows.rows), fetchedAt: rows.fetchedAt, stale, generation: current });
   }
 
-  // Scans the keys of this cache only; a MemCache holds one app's working set.
   async invalidatePrefix(prefix: string): Promise<void> {
-    for (const [key, entry] of this.entries) if (key.startsWith(prefix)) entry.stale = true;
+    this.generations.set(prefix, this.current(prefix) + 1);
+  }
+
+  async generation(prefix: string): Promise<number> {
+    return this.current(prefix);
   }
 
   async inspect(prefix = ''): Promise<CacheEntryInfo[]> {
     return [...this.entries]
       .filter(([key]) => key.startsWith(prefix))
-      .map(([key, e]) => ({ key, rowCount: e.rows.length, fetchedAt: e.fetchedAt, stale: !!e.stale }));
+      .map(([key, e]) => ({ key, rowCount: e.rows.length, fetchedAt: e.fetchedAt, stale: !!this.asRead(key, e).stale }));
+  }
+
+  private current(prefix: string): number {
+    return this.generations.get(prefix) ?? 0;
+  }
+
+  private asRead(key: string, entry: CachedRows): CachedRows {
+    const read: CachedRows = { rows: structuredClone(entry.rows), fetchedAt: entry.fetchedAt };
+    return isStale(entry, this.current(tableOf(key))) ? { ...read, stale: true } : read;
   }
 }

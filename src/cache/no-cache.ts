@@ -7,4 +7,7 @@ export class NoCache implements Cache {
   }
   async put(_key: string, _rows: CachedRows): Promise<void> {}
   async invalidatePrefix(_prefix: string): Promise<void> {}
+  async generation(_prefix: string): Promise<number> {
+    return 0;
+  }
 }

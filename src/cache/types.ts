@@ -5,16 +5,33 @@ export interface CachedRows {
   rows: Array<[Id, Row]>;
   /** Epoch ms when the master returned these rows. */
   fetchedAt: number;
-  /** Set by invalidation: the rows may be out of date, but are kept to serve offline (R2). */
+  /** The rows may be out of date: invalidated since they were fetched. They are kept to serve offline (R2). */
   stale?: boolean;
+  /**
+   * The table's generation when the load of these rows started (`Cache.generation`).
+   * An entry whose generation is older than its table's is stale; `put` with an
+   * older one stores it stale (the rows raced an invalidation).
+   */
+  generation?: number;
 }
 
-/** A key-value store for cached reads. Keys are `${cacheKey}/page_N` and `${cacheKey}/id/ID`. */
+/**
+ * A key-value store for cached reads. Keys are `${cacheKey}/page_N` and
+ * `${cacheKey}/id/ID`; `${cacheKey}/`, up to the first "/", is the key's table.
+ * Each table has a generation: invalidating a table bumps it, in constant time
+ * whatever the number of entries, and an entry fetched under an older
+ * generation reads as stale. The generation lives in the cache itself, so every
+ * writer of the same cache (two service workers during an update) agrees.
+ */
 export interface Cache {
+  /** The entry, with `stale` set when its table was invalidated since it was fetched. */
   get(key: string): Promise<CachedRows | undefined>;
+  /** Store an entry; stored stale when `rows.generation` is older than its table's generation. */
   put(key: string, rows: CachedRows): Promise<void>;
-  /** Mark every entry whose key starts with `prefix` as stale. Entries are kept, not deleted. */
+  /** Mark every entry of a table stale, in constant time; `prefix` is the table's `${cacheKey}/`. Entries are kept. */
   invalidatePrefix(prefix: string): Promise<void>;
+  /** The current generation of a table (`prefix`: its `${cacheKey}/`); read it before loading rows and pass it to `put`. */
+  generation(prefix: string): Promise<number>;
   /** Every entry under `prefix` (all when omitted), without its rows: for inspectors. */
   inspect?(prefix?: string): Promise<CacheEntryInfo[]>;
 }
@@ -24,4 +41,14 @@ export interface CacheEntryInfo {
   rowCount: number;
   fetchedAt: number;
   stale: boolean;
+}
+
+/** The table part of a cache key: up to and including its first "/" ("" for a key without one). */
+export function tableOf(key: string): string {
+  return key.slice(0, key.indexOf('/') + 1);
+}
+
+/** Whether an entry reads as stale under its table's current generation. */
+export function isStale(entry: Pick<CachedRows, 'stale' | 'generation'>, current: number): boolean {
+  return !!entry.stale || (entry.generation ?? 0) < current;
 }
