@@ -32,7 +32,7 @@ test('a reload with the network off opens the app and serves the cached page, st
   );
   expect(miss).toEqual({ name: 'OfflineMissError', code: 'offline_miss', message: expect.stringContaining('products/page_9'), isVantage: true });
   await context.setOffline(false);
-  expect((await page.evaluate(() => window.live.read({ page: 1 }))).rows[0]![1].price).toBe(13);
+  expect((await page.evaluate(() => window.live.read({ page: 1 }, { freshness: 'strict' }))).rows[0]![1].price).toBe(13);
 });
 
 test('stopping the worker in the middle of a read and of an awaited write: both complete, the write once', async ({ context, master }) => {
@@ -99,13 +99,13 @@ test('a change made on the master reaches a second tab, and closing the leader t
 
   await master.api('/api/products/b', { method: 'PATCH', body: { price: 9 } });
   await waitForRecorded(other, { type: 'invalidated', reason: 'event' });
-  expect(await other.evaluate(() => window.live.readOne('b'))).toMatchObject({ source: 'master', rows: [['b', { price: 9 }]] });
+  expect(await other.evaluate(() => window.live.readOne('b', { freshness: 'strict' }))).toMatchObject({ source: 'master', rows: [['b', { price: 9 }]] });
 
   await leader.close();
   await other.waitForFunction(() => window.streamState === 'open');
   await master.api('/api/products/b', { method: 'PATCH', body: { price: 10 } });
   await waitForRecorded(other, { type: 'invalidated', reason: 'event' }, 2);
-  expect(await other.evaluate(() => window.live.readOne('b'))).toMatchObject({ source: 'master', rows: [['b', { price: 10 }]] });
+  expect(await other.evaluate(() => window.live.readOne('b', { freshness: 'strict' }))).toMatchObject({ source: 'master', rows: [['b', { price: 10 }]] });
 });
 
 test('a write the master rejects shows up as a dead letter in every tab', async ({ context, master }) => {

@@ -83,7 +83,7 @@ const commands: Record<string, (s: Stage, args: string[]) => Promise<void>> = {
     for (const label of ['get', 'get again']) {
       const read = await s.page.evaluate(async (id) => {
         const t0 = performance.now();
-        const r = await window.live.readOne(id);
+        const r = await window.live.readOne(id, { freshness: 'strict' }); // the Rust demo's reads: a stale entry is refetched first
         return { ...r, ms: performance.now() - t0 };
       }, id);
       const row = read.rows[0]?.[1];
@@ -160,7 +160,7 @@ const byChangeFeed = (e: TableEvent) => e.type === 'invalidated' && e.reason ===
 async function list(s: Stage, label: string): Promise<void> {
   const read: Read = await s.page.evaluate(async () => {
     const t0 = performance.now();
-    const r = await window.live.read({ page: 1 });
+    const r = await window.live.read({ page: 1 }, { freshness: 'strict' }); // the Rust demo's reads: a stale entry is refetched first
     return { ...r, ms: performance.now() - t0 };
   });
   say(`${label}: ${outcome(read)} ${read.rows.length} rows`);
