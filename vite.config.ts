@@ -22,7 +22,8 @@ function serviceWorker(): Plugin {
         build: {
           outDir,
           emptyOutDir: false,
-          minify: false,
+          // Minified like a production worker, so the e2e tests prove errors keep their class without class names.
+          minify: true,
           lib: { entry: resolve(import.meta.dirname, 'sw/sw.ts'), formats: ['iife'], name: 'vantageLiveWorker', fileName: () => 'sw.js' },
         },
       });

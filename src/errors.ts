@@ -1,3 +1,46 @@
+/**
+ * Every `code` a VantageError can carry: a closed set, safe to switch on.
+ * Errors cross the bridge by code, so they keep their class in a minified build.
+ */
+export const VANTAGE_ERROR_CODES = [
+  'master_rejected',
+  'master_unavailable',
+  'unexpected_response',
+  'offline_miss',
+  'invalid_input',
+  'storage_full',
+  'unknown_op',
+  'dead_letter',
+  'op_discarded',
+  'op_applied',
+  'op_failed',
+  'in_flight',
+  'outcome_unknown',
+  'bridge_timeout',
+  'protocol_mismatch',
+  'no_service_worker',
+  'unknown_table',
+  'not_allowed',
+  'no_web_locks',
+  'sync_pending',
+] as const;
+export type VantageErrorCode = (typeof VANTAGE_ERROR_CODES)[number];
+
+// Class names by code, written out: a minifier renames the classes themselves.
+const CLASS_NAMES: Partial<Record<VantageErrorCode, string>> = {
+  master_rejected: 'MasterRejectedError',
+  master_unavailable: 'MasterUnavailableError',
+  unexpected_response: 'UnexpectedResponseError',
+  offline_miss: 'OfflineMissError',
+  invalid_input: 'InvalidInputError',
+  storage_full: 'StorageFullError',
+  unknown_op: 'UnknownOpError',
+  dead_letter: 'DeadLetterError',
+  bridge_timeout: 'BridgeTimeoutError',
+  protocol_mismatch: 'ProtocolMismatchError',
+  no_service_worker: 'NoServiceWorkerError',
+};
+
 /** Every error vantage-live throws: `code` is stable and safe to switch on. */
 export class VantageError extends Error {
   /** Worth retrying: the failure says nothing about the request itself. */
@@ -5,12 +48,12 @@ export class VantageError extends Error {
   /** The queued write this error is about, when there is one: follow it with `waitFor`, `retry` or `discard`. */
   opId?: string;
   constructor(
-    readonly code: string,
+    readonly code: VantageErrorCode,
     message: string,
     opts: { transient?: boolean; cause?: unknown; opId?: string } = {},
   ) {
     super(message, { cause: opts.cause });
-    this.name = new.target.name;
+    this.name = CLASS_NAMES[code] ?? 'VantageError';
     this.transient = opts.transient ?? false;
     if (opts.opId !== undefined) this.opId = opts.opId;
   }

@@ -1,12 +1,18 @@
 /**
- * One small logger for the whole library: silent by default, switched on by
- * namespace, the browser's counterpart of `RUST_LOG=vantage_live=debug`.
+ * One small logger for the whole library: warnings and errors by default,
+ * more switched on by namespace, the browser's counterpart of
+ * `RUST_LOG=vantage_live=debug`.
  *
  *   configureLogging({ filter: 'vantage-live:*' })             // debug and above everywhere
  *   configureLogging({ filter: 'vantage-live:cache=trace' })   // row contents too, cache only
+ *   configureLogging({ filter: '' })                           // silent
  *
- * In Node the filter can also come from the VANTAGE_LIVE_LOG variable.
+ * The filter can also come from the VANTAGE_LIVE_LOG variable (Node) or the
+ * `vantage-live:log` localStorage key (a page). A page's filter travels with
+ * every call to the service worker, which takes it on: one switch for both.
  */
+import { InvalidInputError } from './errors.js';
+
 export const LEVELS = ['error', 'warn', 'info', 'debug', 'trace'] as const;
 export type Level = (typeof LEVELS)[number];
 
@@ -38,8 +44,17 @@ interface Rule {
   level: number;
 }
 
+/** What is logged when nothing says otherwise: warnings and errors. */
+export const DEFAULT_LOG_FILTER = 'vantage-live:*=warn';
+
+let filterText = DEFAULT_LOG_FILTER;
 let rules: Rule[] = [];
-let sink: LogSink = (r) => console.error(`${r.level.toUpperCase()} ${r.namespace} ${r.message}`, r.fields);
+let sink: LogSink = (r) => {
+  const line = `${r.level.toUpperCase()} ${r.namespace} ${r.message}`;
+  if (r.level === 'error') console.error(line, r.fields);
+  else if (r.level === 'warn') console.warn(line, r.fields);
+  else console.info(line, r.fields);
+};
 
 function parseFilter(filter: string): Rule[] {
   return filter
@@ -49,7 +64,7 @@ function parseFilter(filter: string): Rule[] {
     .map((part) => {
       const [ns = '', level = 'debug'] = part.split('=');
       const index = LEVELS.indexOf(level as Level);
-      if (index < 0) throw new Error(`Unknown log level "${level}" in "${part}"; use one of ${LEVELS.join(', ')}`);
+      if (index < 0) throw new InvalidInputError(`Unknown log level "${level}" in "${part}"; use one of ${LEVELS.join(', ')}`);
       const source = ns.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*');
       return { pattern: new RegExp(`^${source}$`), level: index };
     });
@@ -57,8 +72,16 @@ function parseFilter(filter: string): Rule[] {
 
 /** Set which namespaces log at which level, and where records go. */
 export function configureLogging(opts: { filter?: string; sink?: LogSink }): void {
-  if (opts.filter !== undefined) rules = parseFilter(opts.filter);
+  if (opts.filter !== undefined) {
+    rules = parseFilter(opts.filter);
+    filterText = opts.filter;
+  }
   if (opts.sink) sink = opts.sink;
+}
+
+/** The filter in force. */
+export function logFilter(): string {
+  return filterText;
 }
 
 function threshold(namespace: string): number {
@@ -96,5 +119,13 @@ export function logger(namespace: string): Logger {
   };
 }
 
-const fromEnv = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.VANTAGE_LIVE_LOG;
-if (fromEnv) configureLogging({ filter: fromEnv });
+function storedFilter(): string | undefined {
+  const fromEnv = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.VANTAGE_LIVE_LOG;
+  if (fromEnv !== undefined) return fromEnv;
+  try {
+    return (globalThis as { localStorage?: Storage }).localStorage?.getItem('vantage-live:log') ?? undefined;
+  } catch {
+    return undefined; // storage blocked for this page
+  }
+}
+configureLogging({ filter: storedFilter() ?? DEFAULT_LOG_FILTER });

@@ -13,6 +13,17 @@ describe('errors across the bridge', () => {
     expect(miss).toMatchObject({ code: 'offline_miss', cacheKey: 'products/page_9' });
   });
 
+  it('keep their class when the worker was minified: classes are found by code, not by constructor name', () => {
+    const wire = toWireError(new OfflineMissError('products/page_2'));
+    expect(wire.name).toBe('OfflineMissError'); // a stable name, not new.target.name
+    const mangled = fromWireError({ ...wire, name: 'V' });
+    expect(mangled).toBeInstanceOf(OfflineMissError);
+    expect(mangled).toMatchObject({ code: 'offline_miss', cacheKey: 'products/page_2' });
+    class V extends OfflineMissError {} // what a minifier leaves of a class name
+    expect(new V('k').name).toBe('OfflineMissError');
+    expect(fromWireError(toWireError(new VantageError('op_discarded', 'gone')))).toBeInstanceOf(VantageError);
+  });
+
   it('keep an unknown error as a plain Error with its name and message', () => {
     const err = fromWireError(toWireError(new RangeError('out of range')));
     expect(err).toBeInstanceOf(Error);

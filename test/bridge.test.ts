@@ -10,6 +10,7 @@ import { callWorker, connectLiveTable, hostLiveStream } from '../src/page.js';
 import { serveLiveTables, type WorkerScope } from '../src/worker.js';
 import { BridgeTimeoutError, LiveTable, ManualLiveStream, MemCache, MasterRejectedError, type LiveEvent } from '../src/index.js';
 import type { LockManagerLike } from '../src/bridge/leader.js';
+import { PROTOCOL_VERSION, type PortMessage } from '../src/bridge/protocol.js';
 import { ManualEnv } from './support/manual-env.js';
 import { productsMaster } from './support/tables.js';
 
@@ -132,10 +133,56 @@ describe('the bridge, page and worker in Node', () => {
     const { opId } = { opId: 'op-w' };
     await h.products.patch('a', { price: 2 }, { opId });
     // waitFor never settles offline; the page listens for 50 ms.
-    void callWorker({ kind: 'call', table: 'products', message: { id: 'x', type: 'APPLY', path: ['waitFor'], argumentList: [{ type: 'RAW', value: opId }] } }, 'waitFor', { ...h.bridge, env: undefined, timeoutMs: 50 }).catch(() => {});
+    void callWorker({ kind: 'call', table: 'products', method: 'waitFor', args: [opId] }, 'waitFor', { ...h.bridge, env: undefined, timeoutMs: 50 }).catch(() => {});
     await new Promise((r) => setImmediate(r));
     await Promise.all(h.waits); // without the page's patience this would never resolve
     expect((await h.table.pending()).map((op) => op.opId)).toEqual([opId]);
+  });
+});
+
+describe('a script of the same origin posting its own messages (issue 13)', () => {
+  /** Post a raw message as any script could, and resolve with the worker's last answer on the port (undefined if none within a turn of the loop). */
+  async function post(h: ReturnType<typeof harness>, data: unknown): Promise<PortMessage | undefined> {
+    const { port1, port2 } = new MessageChannel();
+    const answers: PortMessage[] = [];
+    port1.onmessage = ({ data }) => answers.push(data as PortMessage);
+    const container = await h.bridge.container.ready;
+    container.active!.postMessage(data, [port2]);
+    await until(() => answers.some((a) => a.kind !== 'ack' && a.kind !== 'alive'), 50).catch(() => {});
+    port1.close();
+    return answers.find((a) => a.kind !== 'ack' && a.kind !== 'alive');
+  }
+  const v = PROTOCOL_VERSION;
+
+  it('refuses everything but the listed table methods, and nothing changes', async () => {
+    const h = harness();
+    const refused = [
+      { vantageLive: v, kind: 'call', table: 'products', method: 'master', args: [] }, // a property, not a method
+      { vantageLive: v, kind: 'call', table: 'products', method: 'close', args: [] },
+      { vantageLive: v, kind: 'call', table: 'products', method: 'ingest', args: [{ kind: 'reset' }] },
+      { vantageLive: v, kind: 'call', table: 'products', method: 'constructor', args: [] },
+      { vantageLive: v, kind: 'call', table: 'products', method: 'read' }, // no args array
+      // Comlink's own messages: set a property, read one, walk a path
+      { vantageLive: v, kind: 'call', table: 'products', message: { type: 'SET', path: ['master', 'url'], value: { type: 'RAW', value: 'https://evil.example' } } },
+      { vantageLive: v, kind: 'call', table: 'products', message: { type: 'GET', path: ['queue'] } },
+      { vantageLive: v, kind: 'bogus' },
+    ];
+    for (const data of refused) expect(await post(h, data)).toMatchObject({ kind: 'failed', error: { fields: { code: 'not_allowed' } } });
+    for (const table of ['__proto__', 'constructor', 'toString', 'hasOwnProperty']) {
+      expect(await post(h, { vantageLive: v, kind: 'call', table, method: 'read', args: [] })).toMatchObject({ kind: 'failed', error: { fields: { code: 'unknown_table' } } });
+    }
+    // Untagged messages are another library's: not answered at all.
+    expect(await post(h, { type: 'APPLY', path: ['flush'] })).toBeUndefined();
+    await h.products.patch('a', { price: 3 }, { wait: 'applied' });
+    expect(h.master.calls).toEqual(['patch a']); // the table still writes to its own master
+  });
+
+  it('cannot pollute the worker\'s Object.prototype through arguments', async () => {
+    const h = harness();
+    const row = JSON.parse('{"price": 4, "__proto__": {"polluted": true}, "constructor": {"prototype": {"polluted": true}}}') as Record<string, unknown>;
+    await h.products.patch('a', row, { wait: 'applied' }).catch(() => {});
+    expect(({} as { polluted?: boolean }).polluted).toBeUndefined();
+    expect(Object.prototype).not.toHaveProperty('polluted');
   });
 });
 
@@ -200,8 +247,8 @@ async function infoLastId(h: ReturnType<typeof harness>): Promise<string | undef
 }
 
 /** Wait for a condition by yielding to pending work, never by sleeping. */
-async function until(check: () => boolean | Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 500; i++) {
+async function until(check: () => boolean | Promise<boolean>, turns = 500): Promise<void> {
+  for (let i = 0; i < turns; i++) {
     if (await check()) return;
     await new Promise((r) => setImmediate(r));
   }

@@ -1,6 +1,6 @@
 /**
  * Figure 1: one 50-row page, five ways, timed in the page with performance.now().
- *   hit        window.live.read({page}) of a cached page: page → Comlink → service worker → IdbCache → back
+ *   hit        window.live.read({page}) of a cached page: page → bridge → service worker → IdbCache → back
  *   miss       the same for a page never read before (fetch from the master, store, reply), at loopback and +20 ms
  *   workbox    fetch('/api/products?page=N&ipp=50') + .json(), answered by a Workbox CacheFirst worker from Cache Storage
  *   idb floor  a raw IndexedDB get of the same rows, from the page itself, in IdbCache's layout (one record per page)

@@ -301,7 +301,7 @@ function explanations(r: Results): string[] {
     if (floor > 1) {
       add(
         `Hit vs the raw IndexedDB floor (${times(floor)})`,
-        'Each call is a fresh `MessageChannel` and an `ExtendableMessageEvent` to the service worker, a Comlink message decoded there, an ' +
+        'Each call is a fresh `MessageChannel` and an `ExtendableMessageEvent` to the service worker, one method call dispatched there, an ' +
           'IdbCache `get` plus the pending-ops overlay, and the rows structured-cloned back: two thread hops and a worker wake-up around the same ' +
           'IndexedDB read the floor does in the page. A page-side fast path (the page opens the same `vantage-live-cache` database and serves ' +
           'fresh entries itself, falling back to the bridge on a miss, a stale entry or pending ops) would bring hits near the floor.',
@@ -312,7 +312,7 @@ function explanations(r: Results): string[] {
       add(
         `Hit vs Workbox CacheFirst (${times(wb)})`,
         'Both cross into the worker, but a `fetch` event is the browser’s native path, while every bridge call also builds a `MessageChannel`, ' +
-          'goes through Comlink on both sides, broadcasts a `read` event to every tab, and after replying runs a flush of the write queue (a ' +
+          'goes through the bridge on both sides, broadcasts a `read` event to every tab, and after replying runs a flush of the write queue (a ' +
           'read-write IndexedDB transaction) that the next call can queue behind. The page-side fast path above, or skipping the post-call flush when the queue is known to be empty, would close it.',
       );
     }
@@ -359,8 +359,8 @@ function explanations(r: Results): string[] {
         `Flush rate vs sequential direct PATCHes (${int(slowest.opsPerSecExcludingStalls)} vs ${int(seq)} ops/s at ${int(slowest.size)} writes)`,
         'By the code, each op costs the flusher a read-write transaction to take it and another to mark it applied (with the running counts ' +
           'and the applied log kept in the same transactions), an invalidation of the table’s cache, the `queue` and `applied` events broadcast ' +
-          'to every tab, and the master’s change event for the same write coming back through the feed (leader tab → worker), which finds ' +
-          'nothing fresh to mark and skips the cache walk. Taking and settling ops in batches, and invalidating once per drained batch, ' +
+          'to every tab, and the master’s change event for the same write coming back through the feed (leader tab → worker), which bumps ' +
+          'the table’s generation once more. Taking and settling ops in batches, and invalidating once per drained batch, ' +
           'would raise it.',
       );
     }
@@ -380,9 +380,8 @@ function explanations(r: Results): string[] {
     if (last.writeAppliedFresh > 2 * first.writeAppliedFresh) {
       add(
         `Writes with a large cache (${ms(first.writeAppliedFresh)} ms to applied at ${int(first.rows)} cached rows, ${ms(last.writeAppliedFresh)} ms at ${int(last.rows)})`,
-        '`invalidate()` walks every cache entry of the table with a cursor (and rewrites the fresh ones), so each applied write costs time in ' +
-          'proportion to the cache. Invalidating by id where provably safe (E1 allows it), or keeping a per-table generation number that entries are ' +
-          'compared against instead of rewriting them, would make it constant.',
+        '`invalidate()` is one write of the table’s generation whatever the cache size, so this growth comes from elsewhere: the fuller ' +
+          'IndexedDB database and the worker’s heap at this size; the profile of this run is the place to look.',
       );
     }
   }

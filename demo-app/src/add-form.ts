@@ -1,5 +1,5 @@
 import type { Row } from '../../src/index.js';
-import type { LiveTableRemote } from '../../src/page.js';
+import type { LiveTableClient } from '../../src/page.js';
 import { h } from './dom.js';
 
 export interface AddFormOptions {
@@ -13,7 +13,7 @@ export interface AddFormOptions {
  * (`wait: 'queued'`), the fields clear at once, and the row shows on page 1
  * marked pending until the master confirms it.
  */
-export function addForm(live: LiveTableRemote, opts: AddFormOptions): HTMLFormElement {
+export function addForm(live: LiveTableClient, opts: AddFormOptions): HTMLFormElement {
   const id = h('input', { name: 'id', placeholder: 'id (optional)', autocomplete: 'off', 'aria-label': 'Id (optional: the master assigns one)', testid: 'add-id' });
   const name = h('input', { name: 'name', placeholder: 'Name', required: true, autocomplete: 'off', 'aria-label': 'Name', testid: 'add-name' });
   const cost = h('input', { name: 'price', type: 'number', step: 'any', placeholder: 'Price', required: true, 'aria-label': 'Price', testid: 'add-price' });

@@ -1,11 +1,11 @@
 import type { CacheEntryInfo } from '../../src/index.js';
-import type { LiveTableRemote } from '../../src/page.js';
+import type { LiveTableClient } from '../../src/page.js';
 import { coalesce } from './coalesce.js';
 import { h, replaceChildren } from './dom.js';
 import { age } from './format.js';
 
 /** The cache keys of the table with their row counts and ages, as the worker's cache holds them. */
-export function mountCacheView(live: LiveTableRemote): { el: HTMLElement; tick(): void } {
+export function mountCacheView(live: LiveTableClient): { el: HTMLElement; tick(): void } {
   let entries: CacheEntryInfo[] = [];
   const body = h('tbody');
   const empty = h('p', { class: 'muted', testid: 'cache-empty' }, 'Nothing cached yet.');

@@ -4,11 +4,11 @@
  * change feed, and ask for persistent storage.
  */
 import { Workbox } from 'workbox-window';
-import { connectLiveTable, keepFlushing, hostLiveStream, requestPersistence, type LiveTableRemote } from '../../src/page.js';
+import { connectLiveTable, keepFlushing, hostLiveStream, requestPersistence, type LiveTableClient } from '../../src/page.js';
 import { SseLiveStream } from '../../src/index.js';
 
 export interface Connection {
-  live: LiveTableRemote;
+  live: LiveTableClient;
   workbox: Workbox;
   /** Resolves with the browser's answer to `navigator.storage.persist()`. */
   persisted: Promise<boolean>;

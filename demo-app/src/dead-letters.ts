@@ -1,5 +1,5 @@
 import type { QueuedOp } from '../../src/index.js';
-import type { LiveTableRemote } from '../../src/page.js';
+import type { LiveTableClient } from '../../src/page.js';
 import { coalesce } from './coalesce.js';
 import { h, replaceChildren } from './dom.js';
 import { opLabel, reason, rowSummary } from './format.js';
@@ -8,7 +8,7 @@ import { opLabel, reason, rowSummary } from './format.js';
  * Writes the master refused for good (W4), with its reason. They never block
  * the queue and never vanish on their own: the user retries or discards each.
  */
-export function mountDeadLetters(live: LiveTableRemote, onError: (error: unknown) => void): HTMLElement {
+export function mountDeadLetters(live: LiveTableClient, onError: (error: unknown) => void): HTMLElement {
   const list = h('ul', { class: 'dead-list' });
   const el = h(
     'section',

@@ -1,4 +1,4 @@
-import type { LiveTableRemote } from '../../src/page.js';
+import type { LiveTableClient } from '../../src/page.js';
 import { h } from './dom.js';
 import { describeEvent } from './event-format.js';
 import { clock } from './format.js';
@@ -7,7 +7,7 @@ import { clock } from './format.js';
 const MAX_LINES = 300;
 
 /** Every table event from every tab, newest first: the browser's counterpart of the Rust demo's `--debug`. */
-export function mountEventLog(live: LiveTableRemote): HTMLElement {
+export function mountEventLog(live: LiveTableClient): HTMLElement {
   const list = h('ol', { class: 'event-log', testid: 'event-log', reversed: true });
   const clear = h('button', { type: 'button', class: 'small', testid: 'event-log-clear', onclick: () => list.replaceChildren() }, 'Clear');
   live.subscribe((e) => {

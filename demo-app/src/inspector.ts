@@ -1,4 +1,4 @@
-import type { LiveTableRemote } from '../../src/page.js';
+import type { LiveTableClient } from '../../src/page.js';
 import { mountCacheView } from './cache-view.js';
 import { coalesce } from './coalesce.js';
 import { rememberedDetails } from './dom.js';
@@ -10,7 +10,7 @@ import { mountWorkerView } from './worker-view.js';
 const TICK_MS = 1_000;
 
 /** A collapsible look inside the library: the write queue, the cache, the worker, and every event. */
-export function mountInspector(live: LiveTableRemote): HTMLDetailsElement {
+export function mountInspector(live: LiveTableClient): HTMLDetailsElement {
   const queue = mountQueueView(live);
   const cache = mountCacheView(live);
   const worker = mountWorkerView(() => window.vantageInfo());

@@ -1,5 +1,5 @@
 import { OfflineMissError, type Id, type LiveTableEvent, type ReadResult, type Row } from '../../src/index.js';
-import type { LiveTableRemote } from '../../src/page.js';
+import type { LiveTableClient } from '../../src/page.js';
 import { coalesce } from './coalesce.js';
 import { h, replaceChildren } from './dom.js';
 import { age } from './format.js';
@@ -43,7 +43,7 @@ export interface ProductList {
  * queued (`wait: 'queued'`) so nothing ever waits on the master; the page is
  * read again whenever the table reports a change.
  */
-export function mountProductList(live: LiveTableRemote, opts: ProductListOptions): ProductList {
+export function mountProductList(live: LiveTableClient, opts: ProductListOptions): ProductList {
   let last: ListRead | undefined;
   let editing: { id: Id; el: HTMLLIElement } | undefined;
   // Rows inserted without an id show under their op id until the master assigns one: nothing can be addressed to them yet.

@@ -1,11 +1,11 @@
 import type { QueuedOp } from '../../src/index.js';
-import type { LiveTableRemote } from '../../src/page.js';
+import type { LiveTableClient } from '../../src/page.js';
 import { coalesce } from './coalesce.js';
 import { h, replaceChildren } from './dom.js';
 import { opLabel, reason, until } from './format.js';
 
 /** The write queue as the worker holds it: every op not yet applied, in the order it will be sent (W2). */
-export function mountQueueView(live: LiveTableRemote): { el: HTMLElement; tick(): void } {
+export function mountQueueView(live: LiveTableClient): { el: HTMLElement; tick(): void } {
   let ops: QueuedOp[] = [];
   const body = h('tbody');
   const empty = h('p', { class: 'muted', testid: 'queue-empty' }, 'The queue is empty: every write reached the master.');

@@ -1,4 +1,4 @@
-import type { LiveTableRemote } from '../../src/page.js';
+import type { LiveTableClient } from '../../src/page.js';
 import { h } from './dom.js';
 import type { ListRead } from './product-list.js';
 
@@ -26,7 +26,7 @@ function chip(label: string, testid: string, title: string): { el: HTMLElement; 
  * persistence, and the last read. Everything the library decides on its own
  * is visible here.
  */
-export function mountStatusBar(live: LiveTableRemote, persisted: Promise<boolean>): StatusBar {
+export function mountStatusBar(live: LiveTableClient, persisted: Promise<boolean>): StatusBar {
   const network = chip('network', 'status-network', 'navigator.onLine, updated by online/offline events');
   const pending = chip('pending', 'status-pending', 'Writes queued for the master (they survive reloads)');
   const dead = chip('rejected', 'status-dead', 'Writes the master refused for good: retry or discard them');

@@ -1,24 +1,17 @@
 /**
- * The page side of the bridge: a Comlink `Remote<LiveTable>` whose every call
+ * The page side of the bridge: a typed client of a LiveTable whose every call
  * is its own message to the service worker (B1), plus table events from every
  * tab's BroadcastChannel (B2).
  */
-import { wrap, type Endpoint, type Remote } from 'comlink';
+import type { CacheEntryInfo } from '../cache/types.js';
 import { defaultEnv, type Env } from '../env.js';
 import { aboutOp, BridgeTimeoutError, InvalidInputError, NoServiceWorkerError, ProtocolMismatchError } from '../errors.js';
-import type { LiveTable, LiveTableEvent } from '../live-table.js';
-import { logger } from '../log.js';
-import {
-  EVENTS_CHANNEL,
-  fromWireError,
-  LIVENESS_MS,
-  PROTOCOL_VERSION,
-  toWireError,
-  type Broadcast,
-  type Envelope,
-  type PortMessage,
-  type WorkerInfo,
-} from './protocol.js';
+import type { LiveTableEvent, ReadOptions, ReadResult } from '../live-table.js';
+import { logFilter, logger } from '../log.js';
+import type { PendingOp } from '../queue/table-queue.js';
+import type { QueuedOp } from '../queue/types.js';
+import type { Id, PageRequest, Row, WriteOptions } from '../types.js';
+import { EVENTS_CHANNEL, fromWireError, LIVENESS_MS, PROTOCOL_VERSION, TABLE_METHODS, type Broadcast, type Envelope, type PortMessage, type TableMethod, type WorkerInfo } from './protocol.js';
 
 const log = logger('vantage-live:bridge');
 
@@ -51,7 +44,7 @@ export async function callWorker(body: EnvelopeBody, label: string, opts: Bridge
     if (worker === 'late') break;
     if (!worker) throw new NoServiceWorkerError('the registration has no active worker');
     // The worker is told how long this page will listen, so it stops working on the call's behalf after that.
-    const envelope = { ...body, vantageLive: PROTOCOL_VERSION, patienceMs: Math.max(0, deadline - env.now()) } as Envelope;
+    const envelope = { ...body, vantageLive: PROTOCOL_VERSION, patienceMs: Math.max(0, deadline - env.now()), log: logFilter() } as Envelope;
     const outcome = await sendOnce(worker, envelope, opts.livenessMs ?? LIVENESS_MS, deadline, env);
     if (outcome.kind === 'reply') return outcome.value;
     if (outcome.kind === 'failed') throw fromWireError(outcome.error);
@@ -99,12 +92,41 @@ async function beforeDeadline<T>(promise: Promise<T>, deadline: number, env: Env
 }
 
 /** Arguments index of the WriteOptions of each write method. */
-const WRITE_OPTS_AT: Record<string, number> = { insert: 2, insertReturnId: 1, replace: 2, patch: 2, delete: 1, deleteAll: 0 };
+const WRITE_OPTS_AT: Partial<Record<TableMethod, number>> = { insert: 2, insertReturnId: 1, replace: 2, patch: 2, delete: 1, deleteAll: 0 };
 
-/** A LiveTable in the service worker, as the page sees it: every method returns a promise; `subscribe` hears every tab's events. */
-export type LiveTableRemote = Omit<Remote<LiveTable>, 'subscribe'> & {
+/** A read as the page sees it, with the app's row type. */
+export type ClientReadResult<R extends Row> = Omit<ReadResult, 'rows'> & { rows: Array<[Id, R]> };
+
+/**
+ * A LiveTable in the service worker, as a page sees it: exactly what works
+ * across the bridge, every method returning a promise, rows typed by the app.
+ * `subscribe` hears every tab's events.
+ */
+export interface LiveTableClient<R extends Row = Row> {
+  /** The name the worker serves the table under. */
+  readonly name: string;
+  read(req?: Partial<PageRequest>, opts?: ReadOptions): Promise<ClientReadResult<R>>;
+  readOne(id: Id, opts?: ReadOptions): Promise<ClientReadResult<R>>;
+  list(req?: PageRequest): Promise<Array<[Id, R]>>;
+  get(id: Id): Promise<R | undefined>;
+  insert(id: Id, row: Omit<R, 'id'>, opts?: WriteOptions): Promise<R>;
+  /** With `wait: 'queued'` (the bridge's default) the temporary id: the op id, until an `assigned` event gives the master's. */
+  insertReturnId(row: Omit<R, 'id'>, opts?: WriteOptions): Promise<Id>;
+  replace(id: Id, row: Omit<R, 'id'>, opts?: WriteOptions): Promise<R>;
+  /** With `wait: 'queued'` only the patched fields and the id. */
+  patch(id: Id, partial: Partial<R>, opts?: WriteOptions): Promise<Partial<R>>;
+  delete(id: Id, opts?: WriteOptions): Promise<void>;
+  deleteAll(opts?: WriteOptions): Promise<void>;
+  flush(opts?: { onlyDue?: boolean }): Promise<void>;
+  waitFor(opId: string): Promise<unknown>;
+  pending(): Promise<PendingOp[]>;
+  deadLetters(): Promise<QueuedOp[]>;
+  retry(opId: string): Promise<void>;
+  discard(opId: string): Promise<void>;
+  invalidate(): Promise<void>;
+  cacheEntries(): Promise<CacheEntryInfo[]>;
   subscribe(listener: (e: LiveTableEvent) => void): () => void;
-};
+}
 
 /**
  * Connect to the LiveTable the service worker serves under `name`.
@@ -117,42 +139,27 @@ export type LiveTableRemote = Omit<Remote<LiveTable>, 'subscribe'> & {
  * write names its op (`err.opId`), to follow with `waitFor`, `retry` or
  * `discard`, and a write sent again with the same `opId` is queued once.
  */
-export function connectLiveTable(name: string, opts: BridgeOptions = {}): LiveTableRemote {
+export function connectLiveTable<R extends Row = Row>(name: string, opts: BridgeOptions = {}): LiveTableClient<R> {
   const env = opts.env ?? defaultEnv;
-  const listeners = new Set<EventListenerOrEventListenerObject>();
-  const deliver = (data: unknown) => {
-    for (const l of listeners) (typeof l === 'function' ? l : l.handleEvent)({ data } as MessageEvent);
+  const call = (method: TableMethod, args: unknown[]) => callWorker({ kind: 'call', table: name, method, args }, `${name}.${method}`, opts);
+  const write = async (method: TableMethod, at: number, args: unknown[]) => {
+    const given = (args[at] ?? {}) as WriteOptions;
+    const opId = given.opId ?? env.newId();
+    const sent = [...args];
+    sent[at] = { ...given, opId, wait: given.wait ?? 'queued' };
+    try {
+      return await call(method, sent);
+    } catch (err) {
+      if (err instanceof InvalidInputError) throw err; // refused before anything was queued
+      throw err instanceof BridgeTimeoutError ? new BridgeTimeoutError(err.method, err.ms, opId) : aboutOp(err, opId);
+    }
   };
-  const endpoint: Endpoint = {
-    postMessage(message: { id: string; path?: string[] }) {
-      const label = `${name}.${(message.path ?? []).join('.') || '(root)'}`;
-      callWorker({ kind: 'call', table: name, message }, label, opts).then(deliver, (err) =>
-        deliver({ id: message.id, type: 'HANDLER', name: 'throw', value: toWireError(err) }),
-      );
-    },
-    addEventListener: (_type: string, l: EventListenerOrEventListenerObject) => void listeners.add(l),
-    removeEventListener: (_type: string, l: EventListenerOrEventListenerObject) => void listeners.delete(l),
-  };
-  const remote = wrap<LiveTable>(endpoint);
-  return new Proxy(remote, {
-    get(target, prop, receiver) {
-      if (prop === 'subscribe') return (listener: (e: LiveTableEvent) => void) => subscribeTable(name, listener);
-      const at = typeof prop === 'string' ? WRITE_OPTS_AT[prop] : undefined;
-      const value = Reflect.get(target, prop, receiver);
-      if (at === undefined) return value;
-      return async (...args: unknown[]) => {
-        const given = (args[at] ?? {}) as { opId?: string; wait?: string };
-        const opId = given.opId ?? env.newId();
-        args[at] = { ...given, opId, wait: given.wait ?? 'queued' };
-        try {
-          return await (value as (...a: unknown[]) => Promise<unknown>)(...args);
-        } catch (err) {
-          if (err instanceof InvalidInputError) throw err; // refused before anything was queued
-          throw err instanceof BridgeTimeoutError ? new BridgeTimeoutError(err.method, err.ms, opId) : aboutOp(err, opId);
-        }
-      };
-    },
-  }) as unknown as LiveTableRemote;
+  const client: Record<string, unknown> = { name, subscribe: (listener: (e: LiveTableEvent) => void) => subscribeTable(name, listener) };
+  for (const method of TABLE_METHODS) {
+    const at = WRITE_OPTS_AT[method];
+    client[method] = (...args: unknown[]) => (at === undefined ? call(method, args) : write(method, at, args));
+  }
+  return client as unknown as LiveTableClient<R>;
 }
 
 /** Hear one table's events, from whichever tab or worker caused them. Survives worker restarts: the channel is not tied to a worker. */

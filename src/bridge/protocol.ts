@@ -1,20 +1,25 @@
 /**
  * The wire format between a page and the service worker that hosts its
- * LiveTables. Nothing but types, constants and the error codec live here.
+ * LiveTables. Nothing but types, constants, the message check and the error
+ * codec live here.
  *
  * Each call is one message to the worker with its own reply port (never a
  * long-lived port, which dies silently when the worker is stopped). The
  * worker answers on that port: `ack` at once, `alive` while it works, then
  * `reply`. A page that hears nothing for `LIVENESS_MS` presumes the worker
  * was stopped and sends the same call again, which starts it anew.
+ *
+ * A call names one method from TABLE_METHODS and its arguments, which are
+ * plain data. This replaces a Comlink proxy on purpose: Comlink gives any
+ * script of the origin property reads and writes, construction and paths into
+ * the worker's objects; this wire gives exactly the methods below.
  */
-import { transferHandlers } from 'comlink';
 import * as errors from '../errors.js';
 import type { LiveTableEvent } from '../live-table.js';
 import type { LiveEvent, StreamState } from '../stream/types.js';
 
 /** Bump on any change to the messages below; page and worker refuse to talk across versions (B3). */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 /** How often a busy worker says it is still working on a call, in ms. */
 export const ALIVE_EVERY_MS = 1_000;
@@ -24,13 +29,37 @@ export const LIVENESS_MS = 4_000;
 /** The BroadcastChannel every tab listens on for table events (B2). */
 export const EVENTS_CHANNEL = 'vantage-live:events';
 
+/** The LiveTable methods a page may call, and nothing else: no master, queue or cache, no `close` or `ingest`. */
+export const TABLE_METHODS = [
+  'read',
+  'readOne',
+  'list',
+  'get',
+  'insert',
+  'insertReturnId',
+  'replace',
+  'patch',
+  'delete',
+  'deleteAll',
+  'flush',
+  'waitFor',
+  'pending',
+  'deadLetters',
+  'retry',
+  'discard',
+  'invalidate',
+  'cacheEntries',
+] as const;
+export type TableMethod = (typeof TABLE_METHODS)[number];
+
 /**
- * A page-to-worker message: a Comlink message for one table, or a control
- * request. `patienceMs` is how long the page will listen for the answer: the
- * worker stops saying `alive` and holding itself awake for the call after that.
+ * A page-to-worker message: a call of one table method, or a control request.
+ * `patienceMs` is how long the page will listen for the answer: the worker
+ * stops saying `alive` and holding itself awake for the call after that.
+ * `log` is the page's log filter, which the worker takes on.
  */
-export type Envelope = { vantageLive: number; patienceMs?: number } & (
-  | { kind: 'call'; table: string; message: unknown }
+export type Envelope = { vantageLive: number; patienceMs?: number; log?: string } & (
+  | { kind: 'call'; table: string; method: TableMethod; args: unknown[] }
   | { kind: 'online' }
   | { kind: 'nudge' }
   | { kind: 'stream-resume'; table: string }
@@ -60,8 +89,34 @@ export interface WorkerInfo {
   tables: Array<{ name: string; cacheKey: string; masterIpp: number; cache: string; queue: string; pending: number; dead: number; lastEventId?: string; stream: StreamState }>;
 }
 
-export function isEnvelope(data: unknown): data is Envelope {
+/** Anything tagged as ours, whatever its version (so a mismatch can be answered). */
+export function isTagged(data: unknown): data is { vantageLive: number } {
   return typeof data === 'object' && data !== null && typeof (data as { vantageLive?: unknown }).vantageLive === 'number';
+}
+
+const KINDS = new Set(['call', 'online', 'nudge', 'stream-resume', 'live-event', 'stream-state', 'info']);
+const METHODS: ReadonlySet<string> = new Set(TABLE_METHODS);
+const STATES = new Set(['connecting', 'open', 'closed']);
+
+/** Whether a tagged message of this version is one the protocol knows, field by field. Anything else is refused. */
+export function isEnvelope(data: { vantageLive: number }): data is Envelope {
+  const m = data as Record<string, unknown>;
+  if (typeof m.kind !== 'string' || !KINDS.has(m.kind)) return false;
+  if (m.patienceMs !== undefined && typeof m.patienceMs !== 'number') return false;
+  if (m.log !== undefined && typeof m.log !== 'string') return false;
+  const hasTable = typeof m.table === 'string';
+  switch (m.kind) {
+    case 'call':
+      return hasTable && typeof m.method === 'string' && METHODS.has(m.method) && Array.isArray(m.args);
+    case 'stream-resume':
+      return hasTable;
+    case 'live-event':
+      return hasTable && typeof m.event === 'object' && m.event !== null && typeof (m.event as { kind?: unknown }).kind === 'string';
+    case 'stream-state':
+      return hasTable && STATES.has(m.state as string);
+    default:
+      return true;
+  }
 }
 
 // ---- errors across the wire ----
@@ -72,19 +127,19 @@ export interface WireError {
   fields: Record<string, unknown>;
 }
 
-const errorClasses: Record<string, { prototype: Error }> = {
-  VantageError: errors.VantageError,
-  MasterRejectedError: errors.MasterRejectedError,
-  MasterUnavailableError: errors.MasterUnavailableError,
-  OfflineMissError: errors.OfflineMissError,
-  InvalidInputError: errors.InvalidInputError,
-  StorageFullError: errors.StorageFullError,
-  UnknownOpError: errors.UnknownOpError,
-  BridgeTimeoutError: errors.BridgeTimeoutError,
-  ProtocolMismatchError: errors.ProtocolMismatchError,
-  NoServiceWorkerError: errors.NoServiceWorkerError,
-  DeadLetterError: errors.DeadLetterError,
-  UnexpectedResponseError: errors.UnexpectedResponseError,
+// By code, not by constructor name: a minified build renames classes.
+const classByCode: Partial<Record<errors.VantageErrorCode, { prototype: Error }>> = {
+  master_rejected: errors.MasterRejectedError,
+  master_unavailable: errors.MasterUnavailableError,
+  unexpected_response: errors.UnexpectedResponseError,
+  offline_miss: errors.OfflineMissError,
+  invalid_input: errors.InvalidInputError,
+  storage_full: errors.StorageFullError,
+  unknown_op: errors.UnknownOpError,
+  dead_letter: errors.DeadLetterError,
+  bridge_timeout: errors.BridgeTimeoutError,
+  protocol_mismatch: errors.ProtocolMismatchError,
+  no_service_worker: errors.NoServiceWorkerError,
 };
 
 export function toWireError(err: unknown): WireError {
@@ -94,24 +149,14 @@ export function toWireError(err: unknown): WireError {
   return { name: err.name, message: err.message, fields };
 }
 
-/** Rebuild an error as the class it was thrown as, so `instanceof` and `code` work on the page. */
+/** Rebuild an error as the class it was thrown as (found by its `code`), so `instanceof` and `code` work on the page. */
 export function fromWireError(wire: WireError): Error {
   const err = new Error(wire.message);
-  const cls = errorClasses[wire.name];
-  if (cls) Object.setPrototypeOf(err, cls.prototype);
+  const code = wire.fields.code as errors.VantageErrorCode;
+  if ((errors.VANTAGE_ERROR_CODES as readonly unknown[]).includes(code)) Object.setPrototypeOf(err, (classByCode[code] ?? errors.VantageError).prototype);
   return Object.assign(err, wire.fields, { name: wire.name });
 }
 
 function isPlain(value: unknown): boolean {
   return value === null || ['string', 'number', 'boolean'].includes(typeof value);
 }
-
-// Comlink's own codec keeps only name, message and stack; this one keeps the class and its fields.
-transferHandlers.set('throw', {
-  canHandle: (value: unknown): value is { value: unknown } =>
-    typeof value === 'object' && value !== null && Object.getOwnPropertySymbols(value).some((s) => s.description === 'Comlink.thrown'),
-  serialize: ({ value }: { value: unknown }) => [toWireError(value), []],
-  deserialize: (wire: unknown) => {
-    throw fromWireError(wire as WireError);
-  },
-});

@@ -3,13 +3,12 @@
  * call, each handled under `waitUntil` so the worker is not stopped mid-call,
  * and broadcasts every table's events to every tab.
  */
-import { expose, type Endpoint } from 'comlink';
 import { openDB } from 'idb';
 import { VantageError } from '../errors.js';
 import type { LiveTable } from '../live-table.js';
-import { logger } from '../log.js';
+import { configureLogging, logFilter, logger } from '../log.js';
 import type { StreamState } from '../stream/types.js';
-import { ALIVE_EVERY_MS, EVENTS_CHANNEL, isEnvelope, PROTOCOL_VERSION, toWireError, type Broadcast, type Envelope, type PortMessage, type WorkerInfo } from './protocol.js';
+import { ALIVE_EVERY_MS, EVENTS_CHANNEL, isEnvelope, isTagged, PROTOCOL_VERSION, toWireError, type Broadcast, type Envelope, type PortMessage, type WorkerInfo } from './protocol.js';
 
 const log = logger('vantage-live:bridge');
 
@@ -66,7 +65,7 @@ export function serveLiveTables(tables: Record<string, LiveTable>, opts: ServeOp
     try {
       await flushAll();
       const waiting = await Promise.all(Object.values(tables).map((t) => t.queue.counts(t.name)));
-      if (waiting.some((c) => c.pending > 0)) throw new Error('Writes are still waiting for the master: let the browser retry this sync later');
+      if (waiting.some((c) => c.pending > 0)) throw new VantageError('sync_pending', 'Writes are still waiting for the master: let the browser retry this sync later', { transient: true });
     } finally {
       syncing = false;
     }
@@ -75,8 +74,10 @@ export function serveLiveTables(tables: Record<string, LiveTable>, opts: ServeOp
   // `defer` hands work to the event's waitUntil without making the page wait for it: a long flush must not time out the call.
   const handle = async (envelope: Envelope, defer: (work: Promise<void>) => void): Promise<unknown> => {
     switch (envelope.kind) {
-      case 'call':
-        return callTable(must(tables, envelope.table), envelope.message);
+      case 'call': {
+        const table = must(tables, envelope.table);
+        return (table[envelope.method] as (...args: unknown[]) => unknown).apply(table, envelope.args);
+      }
       case 'online':
         return defer(flushAll()); // the network is back: do not wait out backoffs
       case 'nudge':
@@ -117,15 +118,20 @@ export function serveLiveTables(tables: Record<string, LiveTable>, opts: ServeOp
   });
 
   scope.addEventListener('message', (event) => {
-    if (!isEnvelope(event.data)) return;
+    const data: unknown = event.data;
+    if (!isTagged(data)) return; // not ours: another library's message
     const port = event.ports[0];
     if (!port) return;
     const reply = (message: PortMessage) => port.postMessage(message);
-    if (event.data.vantageLive !== PROTOCOL_VERSION) return reply({ kind: 'mismatch', workerVersion: PROTOCOL_VERSION });
+    if (data.vantageLive !== PROTOCOL_VERSION) return reply({ kind: 'mismatch', workerVersion: PROTOCOL_VERSION });
+    if (!isEnvelope(data)) {
+      return reply({ kind: 'failed', error: toWireError(new VantageError('not_allowed', 'This message is not part of the vantage-live protocol: refused')) });
+    }
+    if (data.log !== undefined && data.log !== logFilter()) configureLogging({ filter: data.log });
     reply({ kind: 'ack' });
     const alive = setInterval(() => reply({ kind: 'alive' }), ALIVE_EVERY_MS);
     const deferred: Array<Promise<void>> = [];
-    const work = handle(event.data, (p) => void deferred.push(p)).then(
+    const work = handle(data, (p) => void deferred.push(p)).then(
       (value) => reply({ kind: 'reply', value }),
       (err) => reply({ kind: 'failed', error: toWireError(err) }),
     );
@@ -133,7 +139,7 @@ export function serveLiveTables(tables: Record<string, LiveTable>, opts: ServeOp
     // the work itself goes on (a write stays queued), and its answer, if it comes, goes nowhere.
     let stopWaiting = () => {};
     const given = new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, event.data.patienceMs ?? MAX_PATIENCE_MS);
+      const timer = setTimeout(resolve, data.patienceMs ?? MAX_PATIENCE_MS);
       stopWaiting = () => clearTimeout(timer);
     });
     const afterwards = Promise.race([work, given])
@@ -155,21 +161,8 @@ export function serveLiveTables(tables: Record<string, LiveTable>, opts: ServeOp
 }
 
 function must(tables: Record<string, LiveTable>, name: string): LiveTable {
-  const table = tables[name];
+  // Own properties only: a table named "__proto__" or "constructor" is no table.
+  const table = Object.hasOwn(tables, name) ? tables[name] : undefined;
   if (!table) throw new VantageError('unknown_table', `This service worker serves no table "${name}"; it serves: ${Object.keys(tables).join(', ')}`);
   return table;
-}
-
-/** Run one Comlink message against a table through a single-use endpoint, and resolve with Comlink's reply. */
-function callTable(table: LiveTable, message: unknown): Promise<unknown> {
-  return new Promise((resolve) => {
-    let listener: ((ev: MessageEvent) => void) | undefined;
-    const endpoint: Endpoint = {
-      postMessage: (reply: unknown) => resolve(reply),
-      addEventListener: (_type: string, l: EventListenerOrEventListenerObject) => void (listener = l as (ev: MessageEvent) => void),
-      removeEventListener: () => {},
-    };
-    expose(table, endpoint);
-    listener?.({ data: message } as MessageEvent);
-  });
 }
