@@ -1,13 +1,13 @@
 /**
- * Builds the demo PWA into dist/demo, and the service worker as its own
- * entry: one classic-script file with a stable name (dist/demo/sw.js), into
+ * Builds the demo PWA into demo-app/dist, and the service worker as its own
+ * entry: one classic-script file with a stable name (demo-app/dist/sw.js), into
  * which the app shell's precache manifest is injected after both builds.
  */
 import { resolve } from 'node:path';
 import { build, defineConfig, type Plugin } from 'vite';
 import { injectManifest } from 'workbox-build';
 
-const outDir = resolve(import.meta.dirname, 'dist/demo');
+const outDir = resolve(import.meta.dirname, 'demo-app/dist');
 const version = process.env.APP_VERSION ?? new Date().toISOString();
 
 function serviceWorker(): Plugin {
@@ -35,7 +35,7 @@ function serviceWorker(): Plugin {
         globIgnores: ['sw.js'],
       });
       warnings.forEach((w) => console.warn(w));
-      console.log(`service worker: dist/demo/sw.js, ${count} files precached`);
+      console.log(`service worker: demo-app/dist/sw.js, ${count} files precached`);
     },
   };
 }

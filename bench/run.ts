@@ -4,7 +4,7 @@
  * (small counts, writes bench/results/quick.json only; for CI).
  *
  * Starts the reference master (temp SQLite, generated rows, chaos on) serving
- * a temp copy of dist/demo plus the bench pages, opens it in headless Debian
+ * a temp copy of demo-app/dist plus the bench pages, opens it in headless Debian
  * Chromium, and measures the figures listed in BENCHMARKS.md, each in fresh
  * browser contexts. Exits 1 when a correctness check (zero lost, zero
  * duplicated writes) fails or a figure could not be measured. There are no
@@ -62,7 +62,7 @@ const outFile = resolve(values.out ?? join(ROOT, 'bench/results', quick ? 'quick
 const overridden = values['seed-rows'] !== undefined || values['flush-sizes'] !== undefined;
 const writeMd = !values['no-md'] && (!quick || values.md === true) && only.length === FIGURES.length && !overridden;
 const args = process.argv.slice(2).join(' ');
-// `npm run bench` is `vite build && tsx bench/run.ts`; run directly, the demo build is whatever dist/demo holds.
+// `npm run bench` is `vite build && tsx bench/run.ts`; run directly, the demo build is whatever demo-app/dist holds.
 const command = process.env.npm_lifecycle_event === 'bench' ? `npm run bench${args ? ` -- ${args}` : ''}` : `npx tsx bench/run.ts${args ? ` ${args}` : ''}`;
 
 if (values.report) {
@@ -78,7 +78,7 @@ const progress = (line: string) => console.log(`[${elapsed()}] ${line}`);
 
 progress(`vantage-live bench, ${quick ? 'quick' : 'full'} mode: ${only.join(', ')}`);
 const site = await prepareSite();
-progress(`site: dist/demo + bench pages in ${site}`);
+progress(`site: demo-app/dist + bench pages in ${site}`);
 if (values.page !== 'bench' && values.page !== 'demo') throw new Error('--page is "bench" (/bench/live.html, no UI) or "demo" (the demo UI at /)');
 if (values.storage !== 'disk' && values.storage !== 'memory') throw new Error('--storage is "disk" (persistent profiles, the default) or "memory" (incognito contexts)');
 const h = await Harness.start({ site, seedRows: counts.seedRows, livePath: values.page === 'demo' ? '/' : '/bench/live.html', storage: values.storage });

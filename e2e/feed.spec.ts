@@ -6,7 +6,7 @@ import { expect, openDemo, test } from './fixtures.js';
 
 test('back online, the change feed reconnects at once instead of waiting out its backoff', async ({ context }) => {
   test.setTimeout(120_000);
-  const opts = { dbPath: join(mkdtempSync(join(tmpdir(), 'vl-feed-')), 'master.sqlite'), seed: true, chaos: true, staticDir: 'dist/demo', heartbeatMs: 2_000 };
+  const opts = { dbPath: join(mkdtempSync(join(tmpdir(), 'vl-feed-')), 'master.sqlite'), seed: true, chaos: true, staticDir: 'demo-app/dist', heartbeatMs: 2_000 };
   const first = await startMaster({ ...opts, port: 0 });
   const page = await openDemo(context, first.url);
   await page.waitForFunction(() => window.streamState === 'open');

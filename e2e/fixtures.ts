@@ -1,6 +1,6 @@
 /**
  * Fixtures of the browser tests: a real reference master on loopback with a
- * fresh SQLite file, serving the built demo (dist/demo), and pages that have
+ * fresh SQLite file, serving the built demo (demo-app/dist), and pages that have
  * waited for the service worker to connect.
  */
 import { test as base, chromium, expect, type BrowserContext, type Page } from '@playwright/test';
@@ -20,7 +20,7 @@ export interface Master extends RunningMaster {
 
 export async function launchMaster(opts: { seedRows?: number; staticDir?: string } = {}): Promise<Master> {
   const dir = mkdtempSync(join(tmpdir(), 'vl-e2e-'));
-  const staticDir = opts.staticDir ?? 'dist/demo';
+  const staticDir = opts.staticDir ?? 'demo-app/dist';
   const running = await startMaster({ dbPath: join(dir, 'master.sqlite'), seed: true, seedRows: opts.seedRows, chaos: true, staticDir, heartbeatMs: 2_000 });
   const client = new MasterClient(running.url, running.adminToken);
   return {

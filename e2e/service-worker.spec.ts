@@ -1,3 +1,4 @@
+import { PROTOCOL_VERSION } from '../src/bridge/protocol.js';
 import { expect, firstRecorded, launchPersistent, openDemo, recordEvents, stopServiceWorkers, test, waitForRecorded } from './fixtures.js';
 
 test.beforeEach(async ({ master }) => {
@@ -44,7 +45,7 @@ test('stopping the worker in the middle of a read and of an awaited write: both 
     context.waitForEvent('request', (r) => r.method() === 'POST' && r.url().endsWith('/api/products')),
   ]);
   const read = page.evaluate(() => window.live.read({ page: 3, ipp: 1 }));
-  const write = page.evaluate(() => window.live.insert('d', { name: 'Donut', price: 5 }));
+  const write = page.evaluate(() => window.live.insert('d', { name: 'Donut', price: 5 }, { wait: 'applied' }));
   await reachedMaster;
   await stopServiceWorkers(page);
   await master.chaos({ latencyMs: 0 });
@@ -144,10 +145,10 @@ test('a page speaking another protocol version is told so, and nothing runs', as
     const worker = (await navigator.serviceWorker.ready).active!;
     const { port1, port2 } = new MessageChannel();
     const answer = new Promise((resolve) => (port1.onmessage = (e) => resolve(e.data)));
-    worker.postMessage({ vantageLive: 999, kind: 'call', table: 'products', message: { id: 'x', type: 'APPLY', path: ['deleteAll'], argumentList: [] } }, [port2]);
+    worker.postMessage({ vantageLive: 999, kind: 'call', table: 'products', method: 'deleteAll', args: [] }, [port2]);
     return answer;
   });
-  expect(reply).toEqual({ kind: 'mismatch', workerVersion: 3 });
+  expect(reply).toEqual({ kind: 'mismatch', workerVersion: PROTOCOL_VERSION });
   expect((await master.api('/api/products')).body.total).toBe(3);
 });
 

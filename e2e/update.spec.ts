@@ -5,11 +5,13 @@ import { expect, launchMaster, openDemo, test } from './fixtures.js';
 
 test('the page knows a new worker is waiting and activates it; the new worker flushes what the old one queued', async ({ context }) => {
   const site = mkdtempSync(join(tmpdir(), 'vl-site-'));
-  cpSync('dist/demo', site, { recursive: true });
+  cpSync('demo-app/dist', site, { recursive: true });
   const master = await launchMaster({ staticDir: site });
   try {
     const page = await openDemo(context, master.url);
     const oldVersion = (await page.evaluate(() => window.vantageInfo())).version;
+    // The list's background refetch (swr) is done, so the chaos below meets writes only.
+    await expect(page.getByTestId('status-stale')).toHaveText('fresh');
 
     // The master refuses the first two attempts and asks for ten minutes' rest, so the old worker goes quiet with the op queued.
     await master.chaos({ failNext: 2, failStatus: 503, retryAfterSec: 600 });
@@ -38,11 +40,13 @@ test('the page knows a new worker is waiting and activates it; the new worker fl
 test('an update with 1,000 writes queued shows the app at once and sends the backlog after activation, each write once', async ({ context }) => {
   test.setTimeout(180_000);
   const site = mkdtempSync(join(tmpdir(), 'vl-site-'));
-  cpSync('dist/demo', site, { recursive: true });
+  cpSync('demo-app/dist', site, { recursive: true });
   const master = await launchMaster({ staticDir: site });
   try {
     const page = await openDemo(context, master.url);
     const oldVersion = (await page.evaluate(() => window.vantageInfo())).version;
+    // The list's background refetch (swr) is done, so the chaos below meets writes only.
+    await expect(page.getByTestId('status-stale')).toHaveText('fresh');
     // The old worker is told to rest ten minutes, so the whole backlog is left for the new one.
     await master.chaos({ failNext: 2, failStatus: 503, retryAfterSec: 600 });
     await page.evaluate(async () => {

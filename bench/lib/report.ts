@@ -270,7 +270,7 @@ export function renderMarkdown(r: Results): string {
     '',
     '- The reference master (`demo-app/server`, `startMaster`) runs in the bench’s Node process with a temporary SQLite file, ' +
       `${int(c.seedRows)} generated rows and chaos on (\`POST /admin/chaos\` sets the added latency). It serves a temporary copy of ` +
-      '`dist/demo` plus the bench pages, so everything is one origin.',
+      '`demo-app/dist` plus the bench pages, so everything is one origin.',
     `- Figures 1–4, 6 and 7 measure from \`${r.livePath}\`${r.livePath === '/bench/live.html' ? ' (`bench/site/live-page.ts`): the demo’s page contract (`window.live` and friends), wired exactly as `demo-app/src/connect.ts` wires it, against the demo’s own `/sw.js`, but without the demo UI, whose widgets re-read on every table event and would compete with what is timed. `--page=demo` measures from the demo UI instead; figure 1 also shows the hit from it' : ''}. Figure 5 uses the demo UI.`,
     (r.storage === 'disk'
       ? '- Every figure starts from a fresh persistent browser profile in a temp directory (its own browser process, worker, IndexedDB and Cache Storage, all on disk as in a user’s browser; Playwright’s default incognito contexts keep storage in memory, which flatters every IndexedDB figure). `--storage=memory` measures that instead.'

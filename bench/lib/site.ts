@@ -1,5 +1,5 @@
 /**
- * The site the bench serves: a temporary copy of the built demo (dist/demo)
+ * The site the bench serves: a temporary copy of the built demo (demo-app/dist)
  * plus the bench's own pages under `/bench/`, so the reference master serves
  * all of it from one origin (its `staticDir`), the same origin as `/api`.
  *
@@ -18,7 +18,7 @@ import { join, resolve } from 'node:path';
 import { build } from 'vite';
 
 const ROOT = resolve(import.meta.dirname, '../..');
-export const DEMO_DIR = join(ROOT, 'dist/demo');
+export const DEMO_DIR = join(ROOT, 'demo-app/dist');
 
 const PLAIN_HTML = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>bench: no service worker</title></head>

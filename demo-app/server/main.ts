@@ -127,7 +127,7 @@ function readOptions(argv: string[]): MasterOptions {
       : { maxConnectionsPerClient: intOption(values['max-connections-per-client'], 'max-connections-per-client', 0, 1) }),
   };
   const auth = authOptions(values.auth === true, values.users, values['users-file'], values['session-ttl']);
-  const staticDir = values.static ?? (existsSync('dist/demo') ? 'dist/demo' : undefined);
+  const staticDir = values.static ?? (existsSync('demo-app/dist') ? 'demo-app/dist' : undefined);
   if (staticDir !== undefined && !existsSync(staticDir)) throw new UsageError(`--static ${staticDir}: no such directory`);
   return {
     dbPath: values.db ?? './demo-master.sqlite',

@@ -41,9 +41,9 @@ export interface Stage {
   close(): Promise<void>;
 }
 
-/** Build the demo if dist/demo is missing, so a fresh clone needs no other step. */
+/** Build the demo if demo-app/dist is missing, so a fresh clone needs no other step. */
 export function ensureBuilt(): void {
-  if (existsSync('dist/demo/sw.js')) return;
+  if (existsSync('demo-app/dist/sw.js')) return;
   console.log('building the demo (first run)…');
   execFileSync(process.execPath, ['node_modules/vite/bin/vite.js', 'build', '--logLevel', 'warn'], { stdio: 'inherit' });
 }
@@ -52,7 +52,7 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
   if (!existsSync(CHROMIUM)) throw new Error(`Chromium is not at ${CHROMIUM}: run "npm run setup" (apt-get install chromium), or set CHROMIUM_PATH`);
   ensureBuilt();
   mkdirSync(dirname(opts.master), { recursive: true });
-  const master = await startMaster({ dbPath: opts.master, port: opts.port, chaos: true, staticDir: 'dist/demo' });
+  const master = await startMaster({ dbPath: opts.master, port: opts.port, chaos: true, staticDir: 'demo-app/dist' });
   const context = await chromium.launchPersistentContext(opts.profile, { headless: !opts.headed, executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   // Hear every table event from the first moment, the way the demo's inspector does.
   await context.addInitScript(() => {

@@ -96,7 +96,7 @@ const commands: Record<string, (s: Stage, args: string[]) => Promise<void>> = {
     if (!id) fail('usage: delete ID', 2);
     const t = await s.page.evaluate(async (id) => {
       const t0 = performance.now();
-      await window.live.delete(id);
+      await window.live.delete(id, { wait: 'applied' });
       return performance.now() - t0;
     }, id);
     say(`delete ${id}: applied by the master in ${ms(t)}; cache invalidated`);

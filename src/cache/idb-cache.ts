@@ -16,6 +16,7 @@ interface CacheSchema extends DBSchema {
  * generation, however many entries it has.
  */
 export class IdbCache implements Cache {
+  readonly kind = 'IdbCache';
   private readonly db: Promise<IDBPDatabase<CacheSchema>>;
 
   /** @param dbName the IndexedDB database to keep entries in. */

@@ -2,6 +2,7 @@ import { isStale, tableOf, type Cache, type CacheEntryInfo, type CachedRows } fr
 
 /** A cache in a Map: fast, shared by everything in one JS realm, gone on reload. */
 export class MemCache implements Cache {
+  readonly kind = 'MemCache';
   private readonly entries = new Map<string, CachedRows>();
   private readonly generations = new Map<string, number>();
 

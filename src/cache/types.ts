@@ -24,6 +24,8 @@ export interface CachedRows {
  * writer of the same cache (two service workers during an update) agrees.
  */
 export interface Cache {
+  /** What the cache is, for inspectors ("IdbCache"); class names do not survive minification. */
+  readonly kind?: string;
   /** The entry, with `stale` set when its table was invalidated since it was fetched. */
   get(key: string): Promise<CachedRows | undefined>;
   /** Store an entry; stored stale when `rows.generation` is older than its table's generation. */

@@ -99,6 +99,7 @@ type Tx<S extends Stores[]> = IDBPTransaction<QueueSchema, S, 'readwrite'>;
  * talks to the master between `take` and `applied`, never inside one.
  */
 export class IdbQueue implements WriteQueue {
+  readonly kind = 'IdbQueue';
   private readonly db: Promise<IDBPDatabase<QueueSchema>>;
 
   /** @param dbName the IndexedDB database the queue lives in; every LiveTable of an origin can share one. */

@@ -17,6 +17,7 @@ import {
 
 /** A WriteQueue in memory: the contract without durability, for tests and Node apps that accept losing queued writes on exit. */
 export class MemQueue implements WriteQueue {
+  readonly kind = 'MemQueue';
   // Map iteration follows insertion, and every (re)insertion takes a new seq, so iteration is queue order.
   private readonly queued = new Map<string, QueuedOp>();
   private readonly done = new Map<string, DoneOp>();

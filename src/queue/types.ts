@@ -83,6 +83,8 @@ export interface IdRewrite {
  * `applied`, `retryLater` and `kill`.
  */
 export interface WriteQueue {
+  /** What the queue is, for inspectors ("IdbQueue"); class names do not survive minification. */
+  readonly kind?: string;
   /** Queue an op. An opId the queue already knows (queued, dead, applied or discarded) is not queued again: its record is returned. */
   enqueue(op: NewOp): Promise<{ record: OpRecord; created: boolean }>;
   /**
