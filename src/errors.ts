@@ -23,6 +23,9 @@ export const VANTAGE_ERROR_CODES = [
   'not_allowed',
   'no_web_locks',
   'sync_pending',
+  'auth_required',
+  'signed_out',
+  'pending_writes',
 ] as const;
 export type VantageErrorCode = (typeof VANTAGE_ERROR_CODES)[number];
 
@@ -39,6 +42,7 @@ const CLASS_NAMES: Partial<Record<VantageErrorCode, string>> = {
   bridge_timeout: 'BridgeTimeoutError',
   protocol_mismatch: 'ProtocolMismatchError',
   no_service_worker: 'NoServiceWorkerError',
+  auth_required: 'AuthRequiredError',
 };
 
 /** Every error vantage-live throws: `code` is stable and safe to switch on. */
@@ -182,11 +186,26 @@ export interface ErrorInfo {
 
 export function errorInfo(err: unknown): ErrorInfo {
   if (err instanceof MasterRejectedError) return { code: err.masterCode, message: err.message, status: err.status };
-  if (err instanceof UnexpectedResponseError) return { code: err.code, message: err.message, status: err.status };
+  if (err instanceof UnexpectedResponseError || err instanceof AuthRequiredError) return { code: err.code, message: err.message, status: err.status };
   if (err instanceof MasterUnavailableError) return { code: err.code, message: err.message, status: err.status };
   if (err instanceof VantageError) return { code: err.code, message: err.message };
   if (err instanceof Error) return { code: err.name, message: err.message };
   return { code: 'unknown', message: String(err) };
+}
+
+/**
+ * The master wants credentials: a 401 (or another status the app names, e.g.
+ * 419), or a redirect to a sign-in page. A table that meets it pauses its
+ * writes (`auth-required`) instead of dead-lettering them; new credentials
+ * resume the flush.
+ */
+export class AuthRequiredError extends VantageError {
+  constructor(
+    message: string,
+    readonly status?: number,
+  ) {
+    super('auth_required', message);
+  }
 }
 
 /** A call to the service worker got no answer in time. A write made by it may still be queued: its `opId` says which op to follow with `waitFor`. */

@@ -94,7 +94,9 @@ export type LiveTableEvent =
   /** A background refetch (`swr`) stored fresh rows under `cacheKey`: a view showing them may read again. */
   | { type: 'refreshed'; cacheKey: string }
   | { type: 'live'; event: LiveEvent }
-  | { type: 'stream'; state: StreamState };
+  | { type: 'stream'; state: StreamState }
+  /** Writes wait for credentials (`required`: the master answered 401 or sent a sign-in redirect), or go again (`ok`). */
+  | { type: 'auth'; state: 'required' | 'ok'; error?: ErrorInfo };
 
 type Waiter = { resolve(value: unknown): void; reject(err: unknown): void };
 
@@ -339,6 +341,16 @@ export class LiveTable implements TableLike {
     return this.writes.flusher.flush({ skipBackoff: !opts.onlyDue });
   }
 
+  /** Whether writes wait for credentials (`auth-required`). */
+  get authRequired(): boolean {
+    return this.writes.flusher.authRequired;
+  }
+
+  /** New credentials are in: writes paused for them go again. */
+  credentialsChanged(): Promise<void> {
+    return this.writes.resume();
+  }
+
   /**
    * Resolves with the master's reply once the op is applied; rejects once it is
    * dead or discarded, with an error whose `opId` names it.
@@ -432,6 +444,8 @@ export class LiveTable implements TableLike {
         case 'discarded':
           settle = () => this.settle(outcome.opId, (w) => w.reject(discardedError(outcome.opId)));
           break;
+        case 'auth':
+          return this.emit({ type: 'auth', state: outcome.state, ...(outcome.error === undefined ? {} : { error: errorInfo(outcome.error) }) });
       }
       await this.emitQueueSize();
     } finally {

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { IdbQueue } from '../src/queue/idb-queue.js';
 import {
+  AuthRequiredError,
   DeadLetterError,
   InvalidInputError,
   isTransient,
@@ -254,7 +255,7 @@ describe('outcomes classified by what they are (item 7)', () => {
         res.writeHead(302, { location: '/login' }).end();
       });
       const err = await new RestTable(base, 'products').patch('a', { price: 1 }).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(UnexpectedResponseError);
+      expect(err).toBeInstanceOf(AuthRequiredError); // never applied; the table waits for credentials (issue 12)
       expect(err).toMatchObject({ status: 302, transient: false });
       expect(followed).toBe(0);
     });

@@ -26,6 +26,8 @@ export function describeEvent(e: LiveTableEvent): LoggedEvent {
       return { tag: 'retry', text: `${opLabel(e.op)} sent again, at the end of the queue${e.overtaken ? ` (after ${e.overtaken} newer write(s) to its row)` : ''}` };
     case 'queue':
       return { tag: 'queue', text: `${e.pending} pending, ${e.dead} rejected` };
+    case 'auth':
+      return { tag: 'auth', text: e.state === 'required' ? `writes wait for sign-in${e.error ? ` (${e.error.status ?? ''} ${e.error.message})` : ''}` : 'signed in again: writes go on' };
     case 'refreshed':
       return { tag: 'refreshed', text: `${e.cacheKey} refetched in the background` };
     case 'invalidated':

@@ -224,3 +224,48 @@ export async function requestPersistence(): Promise<boolean> {
   if (!storage?.persist) return false;
   return (await storage.persisted()) || storage.persist();
 }
+
+/**
+ * Tell the worker who is signed in: their own cache and queue are used from
+ * now on, and their queued writes go out. `token`: the bearer token of an app
+ * that uses one (cookie sessions need none). A user already signed in is
+ * signed out first, their pending writes kept for their next sign-in.
+ */
+export async function signIn(user: string, opts: BridgeOptions & { token?: string } = {}): Promise<void> {
+  await callWorker({ kind: 'sign-in', user, token: opts.token }, 'signIn', opts);
+}
+
+/**
+ * Sign out, saying what happens to pending writes: `flush` sends them first
+ * (and fails with `pending_writes`, still signed in, if some cannot go now),
+ * `keep` seals them until this user signs in again, `discard` drops them.
+ * `wipe` also deletes the user's cache, queue and resume points.
+ */
+export async function signOut(opts: BridgeOptions & { pending: 'flush' | 'keep' | 'discard'; wipe?: boolean }): Promise<void> {
+  await callWorker({ kind: 'sign-out', pending: opts.pending, wipe: opts.wipe }, 'signOut', opts);
+}
+
+/** New credentials for the signed-in user (a fresh bearer token; none after a cookie session was renewed): writes paused for them go again. */
+export async function setCredentials(token: string | undefined, opts: BridgeOptions = {}): Promise<void> {
+  await callWorker({ kind: 'credentials', token }, 'setCredentials', opts);
+}
+
+/**
+ * Answer the worker whenever its writes wait for credentials (after a
+ * restart it has no token; after a 401 it needs a new one): `getToken` is
+ * asked, and what it gives is handed over. The worker ignores a token the
+ * master just refused, so an expired one does not loop. Returns a function that stops.
+ */
+export function provideCredentials(getToken: () => string | undefined | Promise<string | undefined>, opts: BridgeOptions = {}): () => void {
+  const hand = () =>
+    void Promise.resolve(getToken())
+      .then((token) => (token === undefined ? undefined : setCredentials(token, opts)))
+      .catch((err) => log.warn('credentials not handed to the worker', { error: String(err) }));
+  const channel = new BroadcastChannel(EVENTS_CHANNEL);
+  channel.onmessage = ({ data }: MessageEvent<Broadcast>) => {
+    if (data.event.type === 'auth' && data.event.state === 'required') hand();
+  };
+  // A worker that paused before this page started listening is answered too.
+  void workerInfo(opts).then((info) => info.tables.some((t) => t.authRequired) && hand(), () => {});
+  return () => channel.close();
+}

@@ -66,6 +66,9 @@ export type Envelope = { vantageLive: number; patienceMs?: number; log?: string 
   | { kind: 'live-event'; table: string; event: LiveEvent }
   | { kind: 'stream-state'; table: string; state: StreamState }
   | { kind: 'info' }
+  | { kind: 'sign-in'; user: string; token?: string }
+  | { kind: 'sign-out'; pending: 'flush' | 'keep' | 'discard'; wipe?: boolean }
+  | { kind: 'credentials'; token?: string }
 );
 
 /** A worker-to-page message on a call's reply port. */
@@ -86,7 +89,9 @@ export interface Broadcast {
 export interface WorkerInfo {
   protocol: number;
   version: string;
-  tables: Array<{ name: string; cacheKey: string; masterIpp: number; cache: string; queue: string; pending: number; dead: number; lastEventId?: string; stream: StreamState }>;
+  /** Who is signed in, for a worker that serves tables per user (undefined: no one, or tables for everyone). */
+  user?: string;
+  tables: Array<{ name: string; cacheKey: string; masterIpp: number; cache: string; queue: string; pending: number; dead: number; lastEventId?: string; stream: StreamState; authRequired: boolean }>;
 }
 
 /** Anything tagged as ours, whatever its version (so a mismatch can be answered). */
@@ -94,7 +99,7 @@ export function isTagged(data: unknown): data is { vantageLive: number } {
   return typeof data === 'object' && data !== null && typeof (data as { vantageLive?: unknown }).vantageLive === 'number';
 }
 
-const KINDS = new Set(['call', 'online', 'nudge', 'stream-resume', 'live-event', 'stream-state', 'info']);
+const KINDS = new Set(['call', 'online', 'nudge', 'stream-resume', 'live-event', 'stream-state', 'info', 'sign-in', 'sign-out', 'credentials']);
 const METHODS: ReadonlySet<string> = new Set(TABLE_METHODS);
 const STATES = new Set(['connecting', 'open', 'closed']);
 
@@ -114,6 +119,12 @@ export function isEnvelope(data: { vantageLive: number }): data is Envelope {
       return hasTable && typeof m.event === 'object' && m.event !== null && typeof (m.event as { kind?: unknown }).kind === 'string';
     case 'stream-state':
       return hasTable && STATES.has(m.state as string);
+    case 'sign-in':
+      return typeof m.user === 'string' && (m.token === undefined || typeof m.token === 'string');
+    case 'sign-out':
+      return typeof m.pending === 'string' && (m.wipe === undefined || typeof m.wipe === 'boolean');
+    case 'credentials':
+      return m.token === undefined || typeof m.token === 'string';
     default:
       return true;
   }
@@ -140,6 +151,7 @@ const classByCode: Partial<Record<errors.VantageErrorCode, { prototype: Error }>
   bridge_timeout: errors.BridgeTimeoutError,
   protocol_mismatch: errors.ProtocolMismatchError,
   no_service_worker: errors.NoServiceWorkerError,
+  auth_required: errors.AuthRequiredError,
 };
 
 export function toWireError(err: unknown): WireError {

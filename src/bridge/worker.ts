@@ -3,11 +3,13 @@
  * call, each handled under `waitUntil` so the worker is not stopped mid-call,
  * and broadcasts every table's events to every tab.
  */
-import { openDB } from 'idb';
+import type { DBSchema } from 'idb';
 import { VantageError } from '../errors.js';
+import { IdbConnection } from '../idb-connection.js';
 import type { LiveTable } from '../live-table.js';
 import { configureLogging, logFilter, logger } from '../log.js';
 import type { StreamState } from '../stream/types.js';
+import { Sessions, type TablesFor } from './session.js';
 import { ALIVE_EVERY_MS, EVENTS_CHANNEL, isEnvelope, isTagged, PROTOCOL_VERSION, toWireError, type Broadcast, type Envelope, type PortMessage, type WorkerInfo } from './protocol.js';
 
 const log = logger('vantage-live:bridge');
@@ -34,6 +36,13 @@ export interface ServeOptions {
   metaDbName?: string;
 }
 
+interface MetaSchema extends DBSchema {
+  /** The last change-feed event id each table took in, by table (or `user/table` for tables per user). */
+  lastEventId: { key: string; value: string };
+  /** `user`: who is signed in, so a restarted worker serves the same user. */
+  session: { key: string; value: string };
+}
+
 /** What `serveLiveTables` returns: a flush of every table, for the worker's other triggers. */
 export interface LiveTableServer {
   flushAll(opts?: { onlyDue?: boolean }): Promise<void>;
@@ -43,39 +52,80 @@ export interface LiveTableServer {
  * Serve `tables` (by the name pages pass to `connectLiveTable`) to every page
  * of the origin. Flushes run at worker start, after every call, on the `sync`
  * event, and when a page forwards `online`; each inside `waitUntil`.
+ *
+ * Pass a function instead to serve tables per user: it is called with the
+ * user's own cache and queue when a page calls `signIn(user)`, and until then,
+ * and after `signOut`, no table exists (calls fail with `signed_out`). Who is
+ * signed in survives a worker restart; a bearer token does not, and the
+ * worker waits for a page to hand it over again (`auth-required`).
  */
-export function serveLiveTables(tables: Record<string, LiveTable>, opts: ServeOptions = {}): LiveTableServer {
+export function serveLiveTables(tables: Record<string, LiveTable> | TablesFor, opts: ServeOptions = {}): LiveTableServer {
   const scope = opts.scope ?? (globalThis as unknown as WorkerScope);
   const channel = new BroadcastChannel(EVENTS_CHANNEL);
-  const meta = openDB(opts.metaDbName ?? 'vantage-live-meta', 1, { upgrade: (db) => void db.createObjectStore('lastEventId') });
+  const meta = new IdbConnection<MetaSchema>(opts.metaDbName ?? 'vantage-live-meta', 2, (db, oldVersion) => {
+    if (oldVersion < 1) db.createObjectStore('lastEventId');
+    if (oldVersion < 2) db.createObjectStore('session');
+  });
   const streamStates = new Map<string, StreamState>();
-  const flushAll = (opts: { onlyDue?: boolean } = {}) => Promise.all(Object.values(tables).map((t) => t.flush(opts))).then(() => {});
 
   // Inside a sync event a failed flush rejects instead, so the browser retries it with its own backoff;
   // registering the tag again from there would fire the event again at once, in a loop.
   let syncing = false;
-  for (const [name, table] of Object.entries(tables)) {
-    table.subscribe((event) => {
-      channel.postMessage({ table: name, event } satisfies Broadcast);
-      if (event.type === 'retrying' && !syncing) scope.registration?.sync?.register(SYNC_TAG).catch(() => {});
-    });
-  }
+  const wire = (served: Record<string, LiveTable>) => {
+    for (const [name, table] of Object.entries(served)) {
+      table.subscribe((event) => {
+        channel.postMessage({ table: name, event } satisfies Broadcast);
+        if (event.type === 'retrying' && !syncing) scope.registration?.sync?.register(SYNC_TAG).catch(() => {});
+        if (event.type === 'auth' && event.state === 'required') sessions?.refused();
+      });
+    }
+  };
+  const sessions = typeof tables === 'function' ? new Sessions(tables, wire) : undefined;
+  if (!sessions) wire(tables as Record<string, LiveTable>);
+  // Serve whoever was signed in before the worker was stopped.
+  const restored = sessions
+    ? meta
+        .get()
+        .then((db) => db.get('session', 'user'))
+        .then((user) => (user === undefined ? undefined : sessions.signIn(user)))
+        .catch((err) => log.error('could not restore the signed-in user', { error: String(err) }))
+    : Promise.resolve();
+  const served = async (): Promise<Record<string, LiveTable>> => {
+    await restored;
+    return sessions ? (sessions.current() ?? {}) : (tables as Record<string, LiveTable>);
+  };
+  const must = async (name: string): Promise<LiveTable> => {
+    const all = await served();
+    // Own properties only: a table named "__proto__" or "constructor" is no table.
+    if (Object.hasOwn(all, name)) return all[name]!;
+    if (sessions && !sessions.signedIn) throw new VantageError('signed_out', 'No one is signed in: call signIn(user) from a page first');
+    throw new VantageError('unknown_table', `This service worker serves no table "${name}"; it serves: ${Object.keys(all).join(', ')}`);
+  };
+  const resumeKey = (table: string) => (sessions?.signedIn === undefined ? table : `${sessions.signedIn}/${table}`);
+  const flushAll = async (opts: { onlyDue?: boolean } = {}) => void (await Promise.all(Object.values(await served()).map((t) => t.flush(opts))));
+  const idle = async () => void (await Promise.all(Object.values(await served()).map((t) => t.idle())));
+
   const syncFlush = async () => {
     syncing = true;
     try {
       await flushAll();
-      const waiting = await Promise.all(Object.values(tables).map((t) => t.queue.counts(t.name)));
+      const waiting = await Promise.all(Object.values(await served()).map((t) => t.queue.counts(t.name)));
       if (waiting.some((c) => c.pending > 0)) throw new VantageError('sync_pending', 'Writes are still waiting for the master: let the browser retry this sync later', { transient: true });
     } finally {
       syncing = false;
     }
   };
 
+  const needSessions = () => {
+    if (!sessions) throw new VantageError('not_allowed', 'This service worker serves the same tables to everyone: pass serveLiveTables a function of the user to have sign-in');
+    return sessions;
+  };
+
   // `defer` hands work to the event's waitUntil without making the page wait for it: a long flush must not time out the call.
   const handle = async (envelope: Envelope, defer: (work: Promise<void>) => void): Promise<unknown> => {
     switch (envelope.kind) {
       case 'call': {
-        const table = must(tables, envelope.table);
+        const table = await must(envelope.table);
         return (table[envelope.method] as (...args: unknown[]) => unknown).apply(table, envelope.args);
       }
       case 'online':
@@ -83,12 +133,12 @@ export function serveLiveTables(tables: Record<string, LiveTable>, opts: ServeOp
       case 'nudge':
         return undefined; // the flush of what is due after every call is the whole of a nudge
       case 'stream-resume':
-        must(tables, envelope.table);
-        return (await meta).get('lastEventId', envelope.table);
+        await must(envelope.table);
+        return (await meta.get()).get('lastEventId', resumeKey(envelope.table));
       case 'live-event': {
-        await must(tables, envelope.table).ingest(envelope.event);
+        await (await must(envelope.table)).ingest(envelope.event);
         // Stored after the invalidation: a worker stopped in between replays the event, never skips it.
-        if (envelope.event.eventId !== undefined) await (await meta).put('lastEventId', envelope.event.eventId, envelope.table);
+        if (envelope.event.eventId !== undefined) await (await meta.get()).put('lastEventId', envelope.event.eventId, resumeKey(envelope.table));
         return undefined;
       }
       case 'stream-state':
@@ -97,22 +147,42 @@ export function serveLiveTables(tables: Record<string, LiveTable>, opts: ServeOp
         return undefined;
       case 'info':
         return info();
+      case 'sign-in': {
+        await restored;
+        await needSessions().signIn(envelope.user, envelope.token);
+        await (await meta.get()).put('session', envelope.user, 'user');
+        return undefined;
+      }
+      case 'sign-out': {
+        await restored;
+        const user = needSessions().signedIn;
+        await needSessions().signOut({ pending: envelope.pending, wipe: envelope.wipe });
+        const db = await meta.get();
+        await db.delete('session', 'user');
+        if (envelope.wipe && user !== undefined) await db.delete('lastEventId', IDBKeyRange.bound(`${user}/`, `${user}/\uffff`));
+        return undefined;
+      }
+      case 'credentials':
+        await restored;
+        return needSessions().setCredentials(envelope.token);
     }
   };
 
   const info = async (): Promise<WorkerInfo> => ({
     protocol: PROTOCOL_VERSION,
     version: opts.version ?? 'dev',
+    user: sessions?.signedIn,
     tables: await Promise.all(
-      Object.entries(tables).map(async ([name, t]) => ({
+      Object.entries(await served()).map(async ([name, t]) => ({
         name,
         cacheKey: t.cacheKey,
         masterIpp: t.masterIpp,
         cache: t.cache.kind ?? t.cache.constructor.name,
         queue: t.queue.kind ?? t.queue.constructor.name,
         ...(await t.queue.counts(t.name)),
-        lastEventId: (await (await meta).get('lastEventId', name)) as string | undefined,
+        lastEventId: await (await meta.get()).get('lastEventId', resumeKey(name)),
         stream: streamStates.get(name) ?? 'closed',
+        authRequired: t.authRequired,
       })),
     ),
   });
@@ -148,7 +218,7 @@ export function serveLiveTables(tables: Record<string, LiveTable>, opts: ServeOp
         clearInterval(alive);
         port.close();
       })
-      .then(() => Promise.all([flushAll({ onlyDue: true }), ...Object.values(tables).map((t) => t.idle())]));
+      .then(() => Promise.all([flushAll({ onlyDue: true }), idle()]));
     event.waitUntil(Promise.all([afterwards, ...deferred]).catch((err) => log.error('flush after a call failed', { error: String(err) })));
   });
   scope.addEventListener('sync', (event) => {
@@ -158,11 +228,4 @@ export function serveLiveTables(tables: Record<string, LiveTable>, opts: ServeOp
   // idle worker is stopped before it is done, pages' calls and nudges (keepFlushing) start it again.
   scope.addEventListener('activate', () => void flushAll().catch((err) => log.error('flush after activation failed', { error: String(err) })));
   return { flushAll };
-}
-
-function must(tables: Record<string, LiveTable>, name: string): LiveTable {
-  // Own properties only: a table named "__proto__" or "constructor" is no table.
-  const table = Object.hasOwn(tables, name) ? tables[name] : undefined;
-  if (!table) throw new VantageError('unknown_table', `This service worker serves no table "${name}"; it serves: ${Object.keys(tables).join(', ')}`);
-  return table;
 }

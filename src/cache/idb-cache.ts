@@ -1,4 +1,5 @@
-import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
+import type { DBSchema } from 'idb';
+import { IdbConnection } from '../idb-connection.js';
 import { storageError } from '../errors.js';
 import { isStale, tableOf, type Cache, type CacheEntryInfo, type CachedRows } from './types.js';
 
@@ -17,23 +18,24 @@ interface CacheSchema extends DBSchema {
  */
 export class IdbCache implements Cache {
   readonly kind = 'IdbCache';
-  private readonly db: Promise<IDBPDatabase<CacheSchema>>;
+  private readonly conn: IdbConnection<CacheSchema>;
 
   /** @param dbName the IndexedDB database to keep entries in. */
   constructor(dbName = 'vantage-live-cache') {
-    this.db = openDB<CacheSchema>(dbName, 2, {
-      upgrade(db, oldVersion) {
-        if (oldVersion < 1) db.createObjectStore('entries', { keyPath: 'key' });
-        // Version 2: generations. Entries of version 1 have none, which reads as generation 0: as fresh as they were.
-        if (oldVersion < 2) db.createObjectStore('generations');
-      },
-      // A newer worker is upgrading the schema: let go, or its upgrade would wait for this connection forever.
-      blocking: () => void this.db.then((db) => db.close()),
+    this.conn = new IdbConnection<CacheSchema>(dbName, 2, (db, oldVersion) => {
+      if (oldVersion < 1) db.createObjectStore('entries', { keyPath: 'key' });
+      // Version 2: generations. Entries of version 1 have none, which reads as generation 0: as fresh as they were.
+      if (oldVersion < 2) db.createObjectStore('generations');
     });
   }
 
+  /** The database's name (a wipe deletes it). */
+  get dbName(): string {
+    return this.conn.name;
+  }
+
   async get(key: string): Promise<CachedRows | undefined> {
-    const tx = (await this.db).transaction(['entries', 'generations']);
+    const tx = (await this.conn.get()).transaction(['entries', 'generations']);
     const [entry, current = 0] = await Promise.all([tx.objectStore('entries').get(key), tx.objectStore('generations').get(tableOf(key))]);
     if (!entry) return undefined;
     const read: CachedRows = { rows: entry.rows, fetchedAt: entry.fetchedAt };
@@ -41,7 +43,7 @@ export class IdbCache implements Cache {
   }
 
   async put(key: string, rows: CachedRows): Promise<void> {
-    const tx = (await this.db).transaction(['entries', 'generations'], 'readwrite');
+    const tx = (await this.conn.get()).transaction(['entries', 'generations'], 'readwrite');
     try {
       const current = (await tx.objectStore('generations').get(tableOf(key))) ?? 0;
       const stale = !!rows.stale || (rows.generation ?? current) < current;
@@ -54,7 +56,7 @@ export class IdbCache implements Cache {
   }
 
   async invalidatePrefix(prefix: string): Promise<void> {
-    const tx = (await this.db).transaction('generations', 'readwrite');
+    const tx = (await this.conn.get()).transaction('generations', 'readwrite');
     try {
       await tx.store.put(((await tx.store.get(prefix)) ?? 0) + 1, prefix);
       await tx.done;
@@ -65,11 +67,11 @@ export class IdbCache implements Cache {
   }
 
   async generation(prefix: string): Promise<number> {
-    return (await (await this.db).get('generations', prefix)) ?? 0;
+    return (await (await this.conn.get()).get('generations', prefix)) ?? 0;
   }
 
   async inspect(prefix = ''): Promise<CacheEntryInfo[]> {
-    const tx = (await this.db).transaction(['entries', 'generations']);
+    const tx = (await this.conn.get()).transaction(['entries', 'generations']);
     const [entries, tables, generations] = await Promise.all([
       tx.objectStore('entries').getAll(prefixRange(prefix)),
       tx.objectStore('generations').getAllKeys(),
@@ -79,9 +81,9 @@ export class IdbCache implements Cache {
     return entries.map((e) => ({ key: e.key, rowCount: e.rows.length, fetchedAt: e.fetchedAt, stale: isStale(e, current.get(tableOf(e.key)) ?? 0) }));
   }
 
-  /** Close the database connection (tests, and a worker that is about to be replaced). */
-  async close(): Promise<void> {
-    (await this.db).close();
+  /** Close the database connection (tests, a wipe); the next call opens it again. */
+  close(): Promise<void> {
+    return this.conn.close();
   }
 }
 

@@ -1,4 +1,4 @@
-import { InvalidInputError, MasterRejectedError, MasterUnavailableError, UnexpectedResponseError } from '../errors.js';
+import { AuthRequiredError, InvalidInputError, MasterRejectedError, MasterUnavailableError, UnexpectedResponseError } from '../errors.js';
 import { idPathSegment, idProblem } from '../ids.js';
 import type { Id, PageRequest, Row, TableLike, WriteOptions } from '../types.js';
 
@@ -9,6 +9,14 @@ export interface RestTableOptions {
   idField?: string;
   /** A request with no answer after this long fails as transient; default 10 s. */
   timeoutMs?: number;
+  /**
+   * Headers for every request, asked for each time (e.g. `Authorization:
+   * Bearer …` from the current session); may throw AuthRequiredError when there
+   * are no credentials yet. Cookie sessions need none: same-origin fetches carry cookies.
+   */
+  headers?: () => Record<string, string> | Promise<Record<string, string>>;
+  /** Statuses that mean "sign in again" (AuthRequiredError); default 401 and 419. */
+  authStatuses?: number[];
 }
 
 /** Page size used to read a whole table when `list()` is called without a page. */
@@ -25,6 +33,8 @@ export class RestTable implements TableLike {
   private readonly fetch: typeof fetch;
   private readonly timeoutMs: number;
   private readonly url: string;
+  private readonly headers: RestTableOptions['headers'];
+  private readonly authStatuses: number[];
 
   /**
    * @param apiBase where the tables live, e.g. "/api" or "https://example.com/api"
@@ -39,6 +49,8 @@ export class RestTable implements TableLike {
     this.idField = opts.idField ?? 'id';
     this.fetch = opts.fetch ?? globalThis.fetch.bind(globalThis);
     this.timeoutMs = opts.timeoutMs ?? 10_000;
+    this.headers = opts.headers;
+    this.authStatuses = opts.authStatuses ?? [401, 419];
   }
 
   async list(req?: PageRequest): Promise<Array<[Id, Row]>> {
@@ -106,7 +118,7 @@ export class RestTable implements TableLike {
   }
 
   private async request(method: string, path: string, body?: Row, opts?: WriteOptions): Promise<unknown> {
-    const headers: Record<string, string> = { accept: 'application/json' };
+    const headers: Record<string, string> = { ...(await this.headers?.()), accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (opts?.idempotencyKey) headers['idempotency-key'] = opts.idempotencyKey;
     const url = this.url + path;
@@ -117,15 +129,16 @@ export class RestTable implements TableLike {
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(this.timeoutMs),
-        // A write that is redirected (an auth proxy's login page) was not applied; following it would answer 200 with HTML.
-        redirect: method === 'GET' ? 'follow' : 'manual',
+        // A redirect is an auth proxy's sign-in page, never the master's answer: following it would answer 200 with HTML.
+        redirect: 'manual',
       });
     } catch (err) {
       throw new MasterUnavailableError(`${method} ${url} got no answer: ${(err as Error).message}`, undefined, undefined, err);
     }
     if (res.type === 'opaqueredirect' || (res.status >= 300 && res.status < 400)) {
-      throw new UnexpectedResponseError(res.status, `${method} ${url} was redirected${res.headers.get('location') ? ` to ${res.headers.get('location')}` : ''}: not applied (a sign-in page?)`);
+      throw new AuthRequiredError(`${method} ${url} was redirected${res.headers.get('location') ? ` to ${res.headers.get('location')}` : ''} (a sign-in page): sign in again`, res.status);
     }
+    if (this.authStatuses.includes(res.status)) throw new AuthRequiredError(`${method} ${url}: ${res.status}: sign in again`, res.status);
     const text = await res.text().catch(() => '');
     const json = parseJson(text);
     if (res.ok) {

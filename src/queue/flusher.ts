@@ -1,5 +1,5 @@
 import type { Env } from '../env.js';
-import { errorInfo, VantageError } from '../errors.js';
+import { AuthRequiredError, errorInfo, VantageError } from '../errors.js';
 import { logger } from '../log.js';
 import { judgeFailure, unsafeToResend, type RetryPolicy } from './retry-policy.js';
 import { opTarget, type DeathReason, type IdRewrite, type QueuedOp, type WriteQueue } from './types.js';
@@ -20,6 +20,8 @@ export interface FlusherOptions {
   onApplied(op: QueuedOp, result: unknown, rewrite: IdRewrite | undefined): Promise<void> | void;
   onRetry(op: QueuedOp, err: unknown, retryAt: number): void;
   onDead(op: QueuedOp, err: unknown, reason: DeathReason): Promise<void> | void;
+  /** The master wants credentials: the flusher pauses until `resume()`; the op stays queued. */
+  onAuthRequired(op: QueuedOp, err: AuthRequiredError): void;
 }
 
 /**
@@ -35,6 +37,7 @@ export class Flusher {
   private skipBackoff = false;
   private timer: { at: number; cancel: () => void } | undefined;
   private closed = false;
+  private paused = false;
 
   constructor(private readonly o: FlusherOptions) {}
 
@@ -44,7 +47,7 @@ export class Flusher {
    *   for signals that the master may be back (online, sync, a user's "flush now")
    */
   flush(opts: { skipBackoff?: boolean } = {}): Promise<void> {
-    if (this.closed) return Promise.resolve();
+    if (this.closed || this.paused) return Promise.resolve();
     this.skipBackoff ||= !!opts.skipBackoff;
     if (this.running) {
       this.again = true;
@@ -69,6 +72,17 @@ export class Flusher {
     return this.running;
   }
 
+  /** Whether the flusher waits for credentials (`auth-required`). */
+  get authRequired(): boolean {
+    return this.paused;
+  }
+
+  /** New credentials: send again, starting with the op that met the 401. */
+  resume(): Promise<void> {
+    this.paused = false;
+    return this.flush({ skipBackoff: true });
+  }
+
   /** Stop timers; later flushes do nothing. */
   close(): void {
     this.closed = true;
@@ -78,6 +92,7 @@ export class Flusher {
   private async drain(skipBackoff: boolean): Promise<void> {
     const { queue, table, env } = this.o;
     for (;;) {
+      if (this.paused || this.closed) return;
       if (!env.isOnline()) return this.wakeAt(env.now() + OFFLINE_RECHECK_MS);
       // Only the head can be waiting out a backoff, and it is skipped once: a failure now backs off again.
       const next = await queue.take(table, skipBackoff ? Infinity : env.now());
@@ -95,6 +110,13 @@ export class Flusher {
       try {
         result = await this.o.apply(op);
       } catch (err) {
+        if (err instanceof AuthRequiredError) {
+          // Not the op's fault: nothing counted, nothing dead; the table waits for credentials.
+          this.paused = true;
+          log.warn('credentials needed, writes paused', { op: op.kind, opId: op.opId, status: err.status });
+          this.o.onAuthRequired(op, err);
+          return;
+        }
         const verdict = judgeFailure(err, op, env.now(), this.o.policy, env.random);
         if ('dead' in verdict) {
           await this.kill(op, err, verdict.dead);

@@ -1,4 +1,5 @@
-import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb';
+import type { DBSchema, IDBPDatabase, IDBPTransaction, StoreNames } from 'idb';
+import { IdbConnection } from '../idb-connection.js';
 import { storageError, UnknownOpError, VantageError, type ErrorInfo } from '../errors.js';
 import {
   APPLIED_MEMORY,
@@ -100,15 +101,18 @@ type Tx<S extends Stores[]> = IDBPTransaction<QueueSchema, S, 'readwrite'>;
  */
 export class IdbQueue implements WriteQueue {
   readonly kind = 'IdbQueue';
-  private readonly db: Promise<IDBPDatabase<QueueSchema>>;
+  private readonly conn: IdbConnection<QueueSchema>;
 
   /** @param dbName the IndexedDB database the queue lives in; every LiveTable of an origin can share one. */
   constructor(dbName = 'vantage-live-queue') {
-    this.db = openDB<QueueSchema>(dbName, QUEUE_SCHEMA_VERSION, {
-      upgrade: (db, oldVersion, newVersion, tx) => void upgradeQueue(db, oldVersion, newVersion ?? QUEUE_SCHEMA_VERSION, tx as AnyTx),
-      // A newer worker is upgrading the schema: let go, or its upgrade would wait for this connection forever.
-      blocking: () => void this.db.then((db) => db.close()),
-    });
+    this.conn = new IdbConnection<QueueSchema>(dbName, QUEUE_SCHEMA_VERSION, (db, oldVersion, newVersion, tx) =>
+      void upgradeQueue(db, oldVersion, newVersion ?? QUEUE_SCHEMA_VERSION, tx as AnyTx),
+    );
+  }
+
+  /** The database's name (a wipe deletes it). */
+  get dbName(): string {
+    return this.conn.name;
   }
 
   enqueue(op: NewOp): Promise<{ record: OpRecord; created: boolean }> {
@@ -212,24 +216,24 @@ export class IdbQueue implements WriteQueue {
   }
 
   async ops(table?: string): Promise<QueuedOp[]> {
-    const db = await this.db;
+    const db = await this.conn.get();
     return table === undefined ? db.getAll('ops') : db.getAllFromIndex('ops', 'tableSeq', tableRange(table));
   }
 
   async counts(table: string): Promise<{ pending: number; dead: number }> {
-    const db = await this.db;
+    const db = await this.conn.get();
     const [pending = 0, dead = 0] = await Promise.all([db.get('meta', `pending/${table}`), db.get('meta', `dead/${table}`)]);
     return { pending, dead };
   }
 
   async record(opId: string): Promise<OpRecord | undefined> {
-    const db = await this.db;
+    const db = await this.conn.get();
     return (await db.getFromIndex('ops', 'opId', opId)) ?? (await db.get('applied', opId));
   }
 
-  /** Close the database connection (tests that simulate a restart, and a worker being replaced). */
-  async close(): Promise<void> {
-    (await this.db).close();
+  /** Close the database connection (tests that simulate a restart, a wipe); the next call opens it again. */
+  close(): Promise<void> {
+    return this.conn.close();
   }
 
   private update<T extends QueuedOp>(opId: string, durability: IDBTransactionDurability, change: (op: QueuedOp) => T): Promise<T> {
@@ -256,7 +260,7 @@ export class IdbQueue implements WriteQueue {
 
   // One read-write transaction: resolves after it commits, with a full disk reported as StorageFullError.
   private async write<S extends Stores[], T>(stores: S, durability: IDBTransactionDurability, body: (tx: Tx<S>) => Promise<T>): Promise<T> {
-    const tx = (await this.db).transaction(stores, 'readwrite', { durability });
+    const tx = (await this.conn.get()).transaction(stores, 'readwrite', { durability });
     try {
       const result = await body(tx);
       await tx.done;

@@ -14,7 +14,8 @@ export type QueueOutcome =
   | { type: 'retrying'; op: QueuedOp; error: unknown; retryAt: number }
   | { type: 'dead'; op: QueuedOp; error: unknown; reason: DeathReason }
   | { type: 'revived'; op: QueuedOp; overtaken: number }
-  | { type: 'discarded'; opId: string };
+  | { type: 'discarded'; opId: string }
+  | { type: 'auth'; state: 'required' | 'ok'; error?: unknown };
 
 export interface TableQueueOptions {
   /** Send one op to the master. */
@@ -62,6 +63,7 @@ export class TableQueue {
       onApplied: (op, result, rewrite) => this.tell({ type: 'applied', op, result, rewrite }),
       onRetry: (op, error, retryAt) => void this.tell({ type: 'retrying', op, error, retryAt }),
       onDead: (op, error, reason) => this.tell({ type: 'dead', op, error, reason }),
+      onAuthRequired: (_op, error) => void this.tell({ type: 'auth', state: 'required', error }),
     });
   }
 
@@ -74,6 +76,13 @@ export class TableQueue {
       this.flusher.close();
       registry.get(this.queue)?.delete(this.table);
     };
+  }
+
+  /** New credentials: if writes were paused for them, tell every view and send again. */
+  async resume(): Promise<void> {
+    if (!this.flusher.authRequired) return;
+    await this.tell({ type: 'auth', state: 'ok' });
+    await this.flusher.resume();
   }
 
   /** Tell every view, and wait until each has handled it. */
