@@ -94,7 +94,9 @@ export function vantageLiveWorker(opts: VantageLiveWorkerOptions): Plugin {
     },
 
     async closeBundle() {
-      if (config.command !== 'build' || config.build.ssr) return;
+      // Vite 6+ runs this hook once per environment of the build: the worker belongs to the client's.
+      const environment = (this as { environment?: { name: string } }).environment;
+      if (config.command !== 'build' || config.build.ssr || (environment && environment.name !== 'client')) return;
       const outDir = resolve(config.root, config.build.outDir);
       await build(workerBuild('build', outDir));
       const swPath = resolve(outDir, fileName);
