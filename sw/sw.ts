@@ -7,7 +7,7 @@
 import { cleanupOutdatedCaches, createHandlerBoundToURL, precacheAndRoute } from 'workbox-precaching';
 import { NavigationRoute, registerRoute } from 'workbox-routing';
 import { serveLiveTables } from '../src/worker.js';
-import { IdbCache, IdbQueue, LiveTable, MemCache, NoCache, RestTable, type Cache } from '../src/index.js';
+import { LiveTable, MemCache, NoCache, RestTable, type Cache } from '../src/index.js';
 
 declare const self: ServiceWorkerGlobalScope & { __WB_MANIFEST: Array<{ url: string; revision: string | null }> };
 declare const __APP_VERSION__: string;
@@ -21,13 +21,16 @@ registerRoute(new NavigationRoute(createHandlerBoundToURL('index.html'), { denyl
 
 // `sw.js?cache=mem` or `?cache=none` picks another cache backend, for comparisons; the default keeps reads across restarts.
 const cacheMode = new URL(self.location.href).searchParams.get('cache') ?? 'idb';
-const cache: Cache = cacheMode === 'mem' ? new MemCache() : cacheMode === 'none' ? new NoCache() : new IdbCache();
-const queue = new IdbQueue();
 const apiBase = new URL('api', self.registration.scope).pathname;
 
+// Tables per user: each user's cache and queue are their own databases. The page signs in as "guest" against an
+// open master, or as the user of its cookie session against one in --auth mode (cookies need no headers here).
 serveLiveTables(
-  // swr: a list answers from the cache at once and refreshes in the background; pages re-read on `refreshed`.
-  Object.fromEntries(TABLES.map((name) => [name, new LiveTable(new RestTable(apiBase, name), name, cache, { queue, freshness: 'swr' })])),
+  (user) => {
+    const cache: Cache = cacheMode === 'mem' ? new MemCache() : cacheMode === 'none' ? new NoCache() : user.cache;
+    // swr: a list answers from the cache at once and refreshes in the background; pages re-read on `refreshed`.
+    return Object.fromEntries(TABLES.map((name) => [name, new LiveTable(new RestTable(apiBase, name), name, cache, { queue: user.queue, freshness: 'swr' })]));
+  },
   { version: __APP_VERSION__ },
 );
 

@@ -6,12 +6,13 @@ import { opLabel, reason } from './format.js';
 import { mountInspector } from './inspector.js';
 import { mountProductList } from './product-list.js';
 import { mountSimulatePanel } from './simulate-panel.js';
+import { signOutControl } from './session.js';
 import { mountStatusBar } from './status-bar.js';
 import { createToasts } from './toasts.js';
 import { updateBanner } from './update-banner.js';
 
 /** Lay out the demo in `root`: status bar on top, products on the left, simulate and inspector on the right (below on a phone). */
-export function mountApp(root: HTMLElement, { live, persisted, onUpdateWaiting }: Connection): void {
+export function mountApp(root: HTMLElement, { live, persisted, onUpdateWaiting }: Connection, session: { user: string; auth: boolean }): void {
   const toasts = createToasts();
   const writeError = (err: unknown) => toasts.show(`Not queued: ${(err as Error).message ?? String(err)}`, 'bad');
   const status = mountStatusBar(live, persisted);
@@ -23,7 +24,7 @@ export function mountApp(root: HTMLElement, { live, persisted, onUpdateWaiting }
   });
 
   root.replaceChildren(
-    h('header', { class: 'top' }, h('div', { class: 'brand' }, h('img', { src: '/icon.svg', alt: '', width: 28, height: 28 }), h('h1', {}, 'vantage-live')), status.el),
+    h('header', { class: 'top' }, h('div', { class: 'brand' }, h('img', { src: '/icon.svg', alt: '', width: 28, height: 28 }), h('h1', {}, 'vantage-live')), status.el, session.auth ? signOutControl(session.user) : null),
     updateBanner(onUpdateWaiting),
     h(
       'main',

@@ -16,7 +16,8 @@ export interface Connection {
   onUpdateWaiting(listener: (activate: () => void) => void): void;
 }
 
-export async function connect(): Promise<Connection> {
+/** `signedIn` runs once the worker is ready and before anything talks to its tables (they exist only for a signed-in user). */
+export async function connect(signedIn: () => Promise<void>): Promise<Connection> {
   if (!('serviceWorker' in navigator)) throw new Error('This browser has no service workers; the demo needs one');
   const cache = new URLSearchParams(location.search).get('cache');
   const workbox = new Workbox(cache ? `/sw.js?cache=${encodeURIComponent(cache)}` : '/sw.js');
@@ -30,6 +31,7 @@ export async function connect(): Promise<Connection> {
   });
   await workbox.register();
   await navigator.serviceWorker.ready;
+  await signedIn();
   const live = connectLiveTable('products');
   keepFlushing();
   hostLiveStream('products', (lastEventId) => new SseLiveStream('/api/products/events', { lastEventId }));

@@ -1,6 +1,7 @@
 import { workerInfo, type WorkerInfo } from '../../src/page.js';
 import { mountApp } from './app.js';
 import { connect } from './connect.js';
+import { ensureSignedIn } from './session.js';
 import './style.css';
 
 declare global {
@@ -20,7 +21,8 @@ const app = document.getElementById('app')!;
 
 window.vantageInfo = () => workerInfo();
 window.vantageReady = (async () => {
-  const connection = await connect();
+  let session = { user: 'guest', auth: false };
+  const connection = await connect(async () => void (session = await ensureSignedIn(app)));
   const { live } = connection;
   window.live = live;
   window.streamState = (await workerInfo()).tables.find((t) => t.name === 'products')?.stream ?? 'closed';
@@ -29,7 +31,7 @@ window.vantageReady = (async () => {
   });
   // `?ui=off`: the tour CLI drives `window.live` alone, so the app's own reads do not warm the cache under it.
   if (new URLSearchParams(location.search).get('ui') === 'off') app.textContent = 'Driven through window.live by the demo tour.';
-  else mountApp(app, connection);
+  else mountApp(app, connection, session);
 })();
 window.vantageReady.catch((err: unknown) => {
   app.textContent = `The demo could not start: ${err instanceof Error ? err.message : String(err)}`;

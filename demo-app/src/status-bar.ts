@@ -1,4 +1,4 @@
-import type { LiveTableClient } from '../../src/page.js';
+import { workerInfo, type LiveTableClient } from '../../src/page.js';
 import { h } from './dom.js';
 import type { ListRead } from './product-list.js';
 
@@ -35,10 +35,11 @@ export function mountStatusBar(live: LiveTableClient, persisted: Promise<boolean
   const source = chip('read', 'status-source', 'Where the last page came from');
   const stale = chip('data', 'status-stale', 'Stale: invalidated since it was fetched; refreshing: shown from the cache at once and refetched in the background (swr)');
   const ms = chip('took', 'status-ms', 'Wall time of the last read, through the service worker');
+  const auth = chip('session', 'status-auth', 'auth-required: the master wants a new sign-in; queued writes wait for it, none is lost');
   const el = h(
     'div',
     { class: 'status-bar', testid: 'status-bar', 'aria-label': 'Status' },
-    ...[network, pending, dead, stream, storage, source, stale, ms].map((c) => c.el),
+    ...[network, pending, dead, stream, auth, storage, source, stale, ms].map((c) => c.el),
   );
 
   const showNetwork = () => (navigator.onLine ? network.set('online', 'ok') : network.set('offline', 'bad'));
@@ -58,7 +59,11 @@ export function mountStatusBar(live: LiveTableClient, persisted: Promise<boolean
       showCounts(e.pending, e.dead);
     }
     if (e.type === 'stream') showStream(e.state);
+    if (e.type === 'auth') showAuth(e.state === 'required');
   });
+  const showAuth = (required: boolean) => auth.set(required ? 'auth-required' : 'ok', required ? 'bad' : 'ok');
+  showAuth(false);
+  void workerInfo().then((info) => info.tables.some((t) => t.authRequired) && showAuth(true), () => {});
   showCounts(0, 0);
   void Promise.all([live.pending(), live.deadLetters()]).then(([p, d]) => heardQueue || showCounts(p.length, d.length));
   showStream(window.streamState);

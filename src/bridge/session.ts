@@ -113,6 +113,8 @@ export class Sessions {
       if (left > 0) throw new VantageError('pending_writes', `${left} write(s) could not be sent now: sign out with pending "keep" (sealed until this user signs in again) or "discard"`);
     }
     all.forEach((t) => t.close());
+    // Let a flush under way and background refetches end: afterwards nothing of this user's touches their databases.
+    await Promise.all(all.map((t) => Promise.all([t.flush(), t.idle()])));
     if (opts.pending === 'discard') {
       for (const t of all) for (const op of await t.queue.ops(t.name)) if (op.status !== 'in-flight') await t.queue.discard(op.opId, Date.now());
     }

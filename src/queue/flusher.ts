@@ -47,7 +47,9 @@ export class Flusher {
    *   for signals that the master may be back (online, sync, a user's "flush now")
    */
   flush(opts: { skipBackoff?: boolean } = {}): Promise<void> {
-    if (this.closed || this.paused) return Promise.resolve();
+    // Closed: nothing new starts, but a caller can still wait for the flush under way.
+    if (this.closed) return this.running ?? Promise.resolve();
+    if (this.paused) return Promise.resolve();
     this.skipBackoff ||= !!opts.skipBackoff;
     if (this.running) {
       this.again = true;
