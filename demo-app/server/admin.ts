@@ -4,7 +4,7 @@ import { HttpError, methodNotAllowed, notFound } from './errors.js';
 import { parseJsonObject, readBody, sendJson } from './http.js';
 import { owners } from './auth/auth.js';
 import { SEED_TABLE, seedEveryOwner } from './seed.js';
-import { OPEN } from './store.js';
+import { OPEN } from './storage/types.js';
 
 const MAX_SEED_ROWS = 100_000;
 
@@ -25,7 +25,7 @@ export async function handleAdmin(req: IncomingMessage, res: ServerResponse, ctx
   switch (route) {
     case 'stats':
       if (handledByAllow(res, method, ['GET'])) return;
-      sendJson(res, 200, { ...ctx.stats, events: ctx.store.latestEventId() });
+      sendJson(res, 200, { ...ctx.stats, events: await ctx.storage.latestEventId() });
       return;
     case 'seed': {
       // Wipes the products table: a test-rig action, like fault injection.
@@ -38,10 +38,10 @@ export async function handleAdmin(req: IncomingMessage, res: ServerResponse, ctx
       }
       if (ctx.isClosed()) return void req.socket.destroy();
       // In auth mode every user gets the seeded table; rows counts one user's.
-      const events = seedEveryOwner(ctx.store, owners(ctx.auth), { sample: true, rows });
-      for (const event of events) ctx.hub.publish(event);
+      const events = await seedEveryOwner(ctx.storage, owners(ctx.auth), { sample: true, rows });
       const last = events.at(-1);
-      sendJson(res, 200, { rows: ctx.store.rowsOf(last?.owner ?? OPEN).countRows(SEED_TABLE), eventId: String(last?.eventId ?? ctx.store.latestEventId()) });
+      const { total } = await ctx.storage.listRows(last?.owner ?? OPEN, SEED_TABLE, 0, 0);
+      sendJson(res, 200, { rows: total, eventId: String(last?.eventId ?? (await ctx.storage.latestEventId())) });
       return;
     }
     case 'chaos':

@@ -1,23 +1,21 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { OPEN_CALLER } from './auth/auth.js';
 import type { Caller } from './auth/auth.js';
-import { commitWrite } from './commit.js';
 import type { Master } from './context.js';
 import { HttpError, methodNotAllowed, notFound } from './errors.js';
 import { parseJsonObject, readBody, sendJson } from './http.js';
 import { fingerprint, idempotencyKey } from './idempotency.js';
 import type { KeyedWrite } from './idempotency.js';
 import { serveSse } from './sse.js';
-import type { OwnedRows } from './store.js';
 import { assertRowId, assertTableName, positiveIntParam } from './validate.js';
+import type { Owner, Write } from './storage/types.js';
 import { clearTable, createRow, deleteRow, patchRow, putRow } from './writes.js';
-import type { Applied } from './writes.js';
 
 const COLLECTION_METHODS = ['GET', 'POST', 'DELETE', 'OPTIONS'];
 const ROW_METHODS = ['GET', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
 const DEFAULT_IPP = 50;
 const MAX_IPP = 1000;
-// Keeps page * ipp well inside SQLite's integer OFFSET.
+// Keeps page * ipp well inside SQLite's and Postgres's integer OFFSET.
 const MAX_PAGE = 1_000_000_000;
 
 /** The first non-empty value: feeds accept the resume point under several names. */
@@ -48,8 +46,7 @@ export async function handleApi(
   }
   const feed = method === 'GET' && id === 'events';
   // EventSource cannot set headers, so the feed also takes `?token=`.
-  const caller: Caller = ctx.auth === undefined ? OPEN_CALLER : ctx.auth.authenticate(req, feed ? query : undefined);
-  const rows = ctx.store.rowsOf(caller.owner);
+  const caller: Caller = ctx.auth === undefined ? OPEN_CALLER : await ctx.auth.authenticate(req, feed ? query : undefined);
 
   // The change feed is exempt from injected failures: those simulate a flaky
   // API, and the feed has its own chaos (pauseFeed, refuseForMs).
@@ -72,22 +69,22 @@ export async function handleApi(
 
   if (id !== undefined) assertRowId(id);
   if (method === 'GET') {
-    if (id === undefined) listRows(res, rows, table, query);
-    else getRow(res, rows, table, id);
+    if (id === undefined) await listRows(res, ctx, caller.owner, table, query);
+    else await getRow(res, ctx, caller.owner, table, id);
     return;
   }
-  await write(req, res, ctx, rows, method, table, id);
+  await write(req, res, ctx, caller.owner, method, table, id);
 }
 
-function listRows(res: ServerResponse, rows: OwnedRows, table: string, query: URLSearchParams): void {
+async function listRows(res: ServerResponse, ctx: Master, owner: Owner, table: string, query: URLSearchParams): Promise<void> {
   const page = positiveIntParam(query.get('page'), 'page', 1, MAX_PAGE);
   const ipp = positiveIntParam(query.get('ipp'), 'ipp', DEFAULT_IPP, MAX_IPP);
-  const total = rows.countRows(table);
-  sendJson(res, 200, { rows: rows.listRows(table, (page - 1) * ipp, ipp), page, ipp, total });
+  const { rows, total } = await ctx.storage.listRows(owner, table, (page - 1) * ipp, ipp);
+  sendJson(res, 200, { rows, page, ipp, total });
 }
 
-function getRow(res: ServerResponse, rows: OwnedRows, table: string, id: string): void {
-  const row = rows.getRow(table, id);
+async function getRow(res: ServerResponse, ctx: Master, owner: Owner, table: string, id: string): Promise<void> {
+  const row = await ctx.storage.getRow(owner, table, id);
   if (row === undefined) throw new HttpError(404, 'not_found', `${table}/${id} does not exist`);
   sendJson(res, 200, row);
 }
@@ -96,7 +93,7 @@ async function write(
   req: IncomingMessage,
   res: ServerResponse,
   ctx: Master,
-  rows: OwnedRows,
+  owner: Owner,
   method: string,
   table: string,
   id: string | undefined,
@@ -112,21 +109,21 @@ async function write(
     req.socket.destroy();
     return;
   }
-  const apply = (): Applied => {
-    if (id === undefined) return method === 'POST' ? createRow(rows, table, body) : clearTable(rows, table);
-    if (method === 'PUT') return putRow(rows, table, id, body);
-    if (method === 'PATCH') return patchRow(rows, table, id, body);
-    return deleteRow(rows, table, id);
+  const writeOf = (): Write => {
+    if (id === undefined) return method === 'POST' ? createRow(table, body) : clearTable(table);
+    if (method === 'PUT') return putRow(table, id, body);
+    if (method === 'PATCH') return patchRow(table, id, body);
+    return deleteRow(table, id);
   };
 
-  const committed = commitWrite(ctx.store, rows, table, keyed, apply, ctx.now());
+  // The storage tells the change feed of the write's event once it commits.
+  const committed = await ctx.storage.commit(owner, writeOf(), keyed, ctx.now());
   if (committed.replayed) {
     ctx.stats.replays += 1;
     sendJson(res, committed.status, committed.body, { 'Idempotent-Replayed': 'true' });
     return;
   }
   ctx.stats.writes += 1;
-  ctx.hub.publish(committed.event);
   if (ctx.chaos.takeDrop()) {
     req.socket.destroy();
     return;

@@ -2,7 +2,7 @@ import type { Auth } from './auth/auth.js';
 import type { Chaos } from './chaos.js';
 import type { FeedHub } from './feed.js';
 import type { Audience } from './origin.js';
-import type { Store } from './store.js';
+import type { Storage } from './storage/types.js';
 
 /** Counters behind `GET /admin/stats`; they live as long as the process. */
 export interface Stats {
@@ -12,7 +12,7 @@ export interface Stats {
 
 /** What every route handler of one running master shares. */
 export interface Master {
-  store: Store;
+  storage: Storage;
   hub: FeedHub;
   chaos: Chaos;
   stats: Stats;
@@ -28,6 +28,6 @@ export interface Master {
   auth: Auth | undefined;
   /** The master's clock (sessions, idempotency retention); injectable for tests. */
   now(): number;
-  /** True once close() began: handlers resuming after an await must not touch the store. */
+  /** True once close() began: handlers resuming after an await must not touch the storage. */
   isClosed(): boolean;
 }

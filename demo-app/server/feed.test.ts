@@ -9,38 +9,67 @@ import { FeedHub } from './feed.js';
 import type { ChangeLog, FeedMessage } from './feed.js';
 import { serveWs } from './socket.js';
 import { serveSse } from './sse.js';
-import { OPEN } from './store.js';
-import type { ChangeEvent } from './store.js';
+import { OPEN } from './storage/types.js';
+import type { ChangeEvent } from './storage/types.js';
 import { openSse, openWs, sseEvents } from './testkit.js';
 
 /** The hub only reads the change log; an array is enough. */
 function changeLog(events: ChangeEvent[] = []): ChangeLog {
   return {
-    latestEventId: () => events.at(-1)?.eventId ?? 0,
-    trimmedThrough: () => 0,
-    eventsAfter: (table, owner, after) => events.filter((e) => e.table === table && e.owner === owner && e.eventId > after),
+    latestEventId: async () => events.at(-1)?.eventId ?? 0,
+    trimmedThrough: async () => 0,
+    eventsAfter: async (owner, table, after, limit) =>
+      events.filter((e) => e.table === table && e.owner === owner && e.eventId > after).slice(0, limit),
   };
 }
 
 const T = { table: 't', owner: OPEN };
 const inserted = (eventId: number, id = `r${eventId}`): ChangeEvent => ({ eventId, table: 't', owner: OPEN, kind: 'inserted', id });
 
-function collect(hub: FeedHub, resumeFrom: string | undefined): FeedMessage[] {
+/** What a subscriber is sent at first: the backlog, or a reset. */
+async function collect(hub: FeedHub, resumeFrom: string | undefined): Promise<FeedMessage[]> {
   const got: FeedMessage[] = [];
   hub.subscribe(T, resumeFrom, { send: (m) => got.push(m), end: () => {} });
+  await vi.waitFor(() => expect(got.length).toBeGreaterThan(0));
   return got;
 }
 
 describe('FeedHub', () => {
-  it('tells a subscriber without a resume point the head id at once, as a reset', () => {
+  it('tells a subscriber without a resume point the head id at once, as a reset', async () => {
     const hub = new FeedHub(changeLog([inserted(1), inserted(2)]));
-    expect(collect(hub, undefined)).toEqual([{ type: 'reset', eventId: 2 }]);
+    expect(await collect(hub, undefined)).toEqual([{ type: 'reset', eventId: 2 }]);
   });
 
-  it('sends the backlog up to maxBacklog events, and a reset with the head id past it', () => {
+  it('sends the backlog up to maxBacklog events, and a reset with the head id past it', async () => {
     const hub = new FeedHub(changeLog([1, 2, 3, 4].map((n) => inserted(n))), { maxBacklog: 3 });
-    expect(collect(hub, '1').map((m) => (m.type === 'change' ? m.event.eventId : m.type))).toEqual([2, 3, 4]);
-    expect(collect(hub, '0')).toEqual([{ type: 'reset', eventId: 4 }]);
+    expect((await collect(hub, '1')).map((m) => (m.type === 'change' ? m.event.eventId : m.type))).toEqual([2, 3, 4]);
+    expect(await collect(hub, '0')).toEqual([{ type: 'reset', eventId: 4 }]);
+  });
+
+  it('sends a change published while the backlog is read once, after the backlog', async () => {
+    const log = [inserted(1), inserted(2)];
+    let readBacklog: () => void = () => {};
+    const gate = new Promise<void>((resolve) => (readBacklog = resolve));
+    const slow: ChangeLog = { ...changeLog(log), eventsAfter: async (...args) => (await gate, changeLog(log).eventsAfter(...args)) };
+    const hub = new FeedHub(slow);
+    const got: FeedMessage[] = [];
+    hub.subscribe(T, '0', { send: (m) => got.push(m), end: () => {} });
+    // Event 3 commits while the backlog is being read: the read sees it too, and so does the hub.
+    log.push(inserted(3));
+    hub.publish(inserted(3));
+    expect(got).toEqual([]);
+    readBacklog();
+    await vi.waitFor(() => expect(got).toHaveLength(3));
+    hub.publish(inserted(4));
+    expect(got.map((m) => (m.type === 'change' ? m.event.eventId : m.type))).toEqual([1, 2, 3, 4]);
+  });
+
+  it('drops changes the reset it sent already covers', async () => {
+    const hub = new FeedHub(changeLog([inserted(1), inserted(2)]));
+    const got = await collect(hub, undefined);
+    hub.publish(inserted(2)); // a late delivery of an event the head id includes
+    hub.publish(inserted(3));
+    expect(got.map((m) => (m.type === 'change' ? m.event.eventId : m.type))).toEqual(['reset', 3]);
   });
 });
 

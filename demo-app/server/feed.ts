@@ -1,4 +1,4 @@
-import type { ChangeEvent, Owner, Store } from './store.js';
+import type { ChangeEvent, Owner, Storage } from './storage/types.js';
 
 /**
  * What a feed connection is told: a change, that it must start over from
@@ -32,8 +32,8 @@ export interface FeedLimits {
 // so a healthy client is never dropped for the size of its own resume.
 export const DEFAULT_FEED_LIMITS: FeedLimits = { maxBacklog: 1000, maxBufferedBytes: 256 * 1024 };
 
-/** The part of the store the hub reads: the change log. */
-export type ChangeLog = Pick<Store, 'latestEventId' | 'trimmedThrough' | 'eventsAfter'>;
+/** The part of the storage the hub reads: the change log. */
+export type ChangeLog = Pick<Storage, 'latestEventId' | 'trimmedThrough' | 'eventsAfter'>;
 
 /** What one connection hears: the changes of one table among one owner's rows. */
 export interface FeedTopic {
@@ -44,14 +44,22 @@ export interface FeedTopic {
 interface Subscriber {
   topic: FeedTopic;
   conn: FeedConnection;
+  /** Messages waiting while the backlog is read, or while the feed is paused. */
   held: FeedMessage[];
+  /** False until the backlog (or the head) was sent. */
+  ready: boolean;
+  /** The newest event id this connection was sent or told of (a reset's head). */
+  lastSent: number;
 }
 
 /**
- * Fans committed changes out to feed connections. Subscribing reads the
- * backlog and registers in the same synchronous step, and writes publish
- * synchronously right after they commit, so a connection sees every event
- * once, in order, with no gap between backlog and live.
+ * Fans committed changes out to feed connections. `publish` must be called
+ * with every committed event once, in event id order (the storage's `follow`
+ * does that, for events from this master and from others on the same
+ * database). A new connection registers first and then reads its backlog;
+ * changes published meanwhile wait, and a change is sent only if its id is
+ * past the last one sent, so the backlog and live changes meet with no gap
+ * and no duplicate, whichever of the two carried an event.
  */
 export class FeedHub {
   private readonly subscribers = new Set<Subscriber>();
@@ -73,13 +81,24 @@ export class FeedHub {
    * owners' changes. Returns the unsubscribe function.
    */
   subscribe(topic: FeedTopic, resumeFrom: string | undefined, conn: FeedConnection): () => void {
-    const sub: Subscriber = { topic, conn, held: [] };
-    const first = resumeFrom === undefined ? [this.head()] : this.backlog(topic, resumeFrom);
-    for (const message of first) this.deliver(sub, message);
+    const sub: Subscriber = { topic, conn, held: [], ready: false, lastSent: 0 };
     this.subscribers.add(sub);
+    this.start(sub, resumeFrom).catch((err: unknown) => {
+      // The client reconnects with its resume point; better than a feed with a hole.
+      console.error('vantage-live master: cannot read the change log for a feed', err);
+      if (this.subscribers.delete(sub)) conn.end();
+    });
     return () => {
       this.subscribers.delete(sub);
     };
+  }
+
+  private async start(sub: Subscriber, resumeFrom: string | undefined): Promise<void> {
+    const first = resumeFrom === undefined ? [await this.head()] : await this.backlog(sub.topic, resumeFrom);
+    if (!this.subscribers.has(sub)) return;
+    const live = sub.held.splice(0);
+    sub.ready = true;
+    for (const message of [...first, ...live]) this.deliver(sub, message);
   }
 
   /** How many connections are subscribed. */
@@ -98,8 +117,8 @@ export class FeedHub {
     this.paused = paused;
     if (paused) return;
     for (const sub of this.subscribers) {
-      const held = sub.held.splice(0);
-      for (const message of held) sub.conn.send(message);
+      if (!sub.ready) continue;
+      for (const message of sub.held.splice(0)) this.deliver(sub, message);
     }
   }
 
@@ -110,25 +129,33 @@ export class FeedHub {
     for (const sub of subs) sub.conn.end();
   }
 
-  private head(): FeedMessage {
-    return { type: 'reset', eventId: this.store.latestEventId() };
+  private async head(): Promise<FeedMessage> {
+    return { type: 'reset', eventId: await this.store.latestEventId() };
   }
 
-  private backlog(topic: FeedTopic, resumeFrom: string): FeedMessage[] {
-    const latest = this.store.latestEventId();
+  private async backlog(topic: FeedTopic, resumeFrom: string): Promise<FeedMessage[]> {
     const since = /^\d{1,15}$/.test(resumeFrom) ? Number(resumeFrom) : NaN;
+    if (Number.isNaN(since)) return [await this.head()];
+    const [latest, trimmed] = await Promise.all([this.store.latestEventId(), this.store.trimmedThrough()]);
     // An id past the end comes from another database (or a wiped one); one
     // below the trim mark means events the client needs are gone. Either way
     // the client can only start over.
-    if (Number.isNaN(since) || since > latest || since < this.store.trimmedThrough()) return [this.head()];
-    const events = this.store.eventsAfter(topic.table, topic.owner, since);
+    if (since > latest || since < trimmed) return [{ type: 'reset', eventId: latest }];
+    // One more than the cap tells "too many" without reading them all.
+    const events = await this.store.eventsAfter(topic.owner, topic.table, since, this.limits.maxBacklog + 1);
     // Refetching is cheaper for both sides than replaying a long absence.
-    if (events.length > this.limits.maxBacklog) return [this.head()];
+    if (events.length > this.limits.maxBacklog) return [await this.head()];
     return events.map((event) => ({ type: 'change', event }));
   }
 
   private deliver(sub: Subscriber, message: FeedMessage): void {
-    if (this.paused) sub.held.push(message);
-    else sub.conn.send(message);
+    if (!sub.ready || this.paused) return void sub.held.push(message);
+    if (message.type === 'change') {
+      if (message.event.eventId <= sub.lastSent) return;
+      sub.lastSent = message.event.eventId;
+    } else if (message.type === 'reset') {
+      sub.lastSent = message.eventId;
+    }
+    sub.conn.send(message);
   }
 }

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { HttpError } from './errors.js';
-import type { KeyRecord, OwnedRows, Owner, StoredResponse } from './store.js';
-import type { Applied } from './writes.js';
+import type { Applied, KeyedWrite, KeyRecord, Owner, StoredResponse } from './storage/types.js';
+import type { Row } from './validate.js';
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
@@ -13,13 +13,7 @@ const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
  */
 export const MAX_KEPT_BODY_BYTES = 1024;
 
-/** A write that carries an Idempotency-Key. */
-export interface KeyedWrite {
-  key: string;
-  /** Hash of method, path and body: the same key with another request is refused. */
-  fingerprint: string;
-  client: string;
-}
+export type { KeyedWrite };
 
 /** The request's Idempotency-Key, if it sent one; 400 when it is malformed. */
 export function idempotencyKey(req: IncomingMessage): string | undefined {
@@ -53,13 +47,18 @@ export function keyRecord(keyed: KeyedWrite, owner: Owner, table: string, applie
   };
 }
 
+/** The row a replay of `record` must re-read (its answer was too large to keep), if any. */
+export const rowToReread = (record: KeyRecord): string | undefined =>
+  record.body === null && record.rowId !== null ? record.rowId : undefined;
+
 /**
  * The answer to a repeated request: the kept answer, or for a large row the
- * row as it is now (only `{id}` if it was deleted since): the same status and
- * row id as the first call, which is what a retrying client needs.
+ * row as it is now (`row`, read by `rowToReread`; only `{id}` if it was
+ * deleted since): the same status and row id as the first call, which is what
+ * a retrying client needs.
  */
-export function replayedResponse(store: OwnedRows, record: KeyRecord): StoredResponse {
+export function replayedResponse(record: KeyRecord, row: Row | undefined): StoredResponse {
   if (record.body !== null) return { status: record.status, body: JSON.parse(record.body) };
   if (record.rowId === null) return { status: record.status, body: null };
-  return { status: record.status, body: store.getRow(record.table, record.rowId) ?? { id: record.rowId } };
+  return { status: record.status, body: row ?? { id: record.rowId } };
 }

@@ -1,4 +1,4 @@
-import type { ChangeEvent, OwnedRows, Store } from './store.js';
+import type { ChangeEvent, Owner, Storage } from './storage/types.js';
 import type { Row } from './validate.js';
 
 /** The table every seed writes to. */
@@ -21,22 +21,19 @@ export function generatedProduct(n: number): Row {
   return { id: `p${String(n).padStart(6, '0')}`, name: `${flavour} ${bake} #${n}`, price: 2 + ((n * 7) % 29) };
 }
 
-/**
- * Replaces the products table with the sample rows and/or `rows` generated
- * ones, in one transaction. Logged as a single `changed` event so live
- * clients refetch instead of replaying thousands of inserts.
- */
-/** Seeds the products of each owner (every user in auth mode): one `changed` event each. */
-export function seedEveryOwner(store: Store, owners: readonly OwnedRows['owner'][], opts: { sample: boolean; rows: number }): ChangeEvent[] {
-  return owners.map((owner) => seedProducts(store, owner, opts));
+function* products(opts: { sample: boolean; rows: number }): Generator<Row> {
+  if (opts.sample) yield* SAMPLE_PRODUCTS;
+  for (let n = 1; n <= opts.rows; n++) yield generatedProduct(n);
 }
 
-export function seedProducts(store: Store, owner: OwnedRows['owner'], opts: { sample: boolean; rows: number }): ChangeEvent {
-  const rows = store.rowsOf(owner);
-  return store.transaction(() => {
-    rows.clearTable(SEED_TABLE);
-    if (opts.sample) for (const row of SAMPLE_PRODUCTS) rows.insertRow(SEED_TABLE, row);
-    for (let n = 1; n <= opts.rows; n++) rows.insertRow(SEED_TABLE, generatedProduct(n));
-    return rows.appendEvent(SEED_TABLE, 'changed');
-  });
+/**
+ * Replaces the products table of each owner (every user in auth mode) with
+ * the sample rows and/or `rows` generated ones, one transaction each. Logged
+ * as a single `changed` event per owner so live clients refetch instead of
+ * replaying thousands of inserts.
+ */
+export async function seedEveryOwner(storage: Storage, owners: readonly Owner[], opts: { sample: boolean; rows: number }): Promise<ChangeEvent[]> {
+  const events: ChangeEvent[] = [];
+  for (const owner of owners) events.push(await storage.replaceTable(owner, SEED_TABLE, products(opts)));
+  return events;
 }

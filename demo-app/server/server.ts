@@ -25,11 +25,19 @@ import { DEFAULT_CSP, setSecurityHeaders } from './security-headers.js';
 import { seedEveryOwner } from './seed.js';
 import { serveWs } from './socket.js';
 import { serveStatic } from './static.js';
-import { Store } from './store.js';
+import { openStorage } from './storage/open.js';
+import type { Storage } from './storage/types.js';
 import { isTableName } from './validate.js';
 
 export interface MasterOptions {
-  dbPath: string;
+  /** The SQLite file to keep everything in (the embedded default). */
+  dbPath?: string;
+  /**
+   * A PostgreSQL connection string (`postgres://user@host:port/db`): keep
+   * everything there instead of `dbPath`. Any number of masters may share one
+   * database; each one's change feed carries every master's writes.
+   */
+  pg?: string;
   port?: number;
   host?: string;
   seed?: boolean;
@@ -164,20 +172,21 @@ const UPGRADE_REFUSALS: Record<number, string> = {
   404: '404 Not Found',
 };
 
-function authFrom(opts: MasterOptions, store: Store, now: () => number): Auth | undefined {
+function authFrom(opts: MasterOptions, storage: Storage, now: () => number): Auth | undefined {
   if (opts.auth === undefined) return undefined;
   const problem = usersProblem(opts.auth.users);
   if (problem !== undefined) throw new Error(problem);
   const ttlMs = opts.auth.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS;
   if (!(Number.isSafeInteger(ttlMs) && ttlMs > 0)) throw new Error(`sessionTtlMs must be a positive integer, got ${ttlMs}`);
-  const sessions = new SessionStore(store.database, { ttlMs, now, maxPerUser: opts.auth.maxSessionsPerUser ?? 100 });
+  const sessions = new SessionStore(storage.sessions, { ttlMs, now, maxPerUser: opts.auth.maxSessionsPerUser ?? 100 });
   return new Auth(opts.auth.users, sessions, ttlMs);
 }
 
 /** Starts the reference master: the remote database the demo and the client tests talk to. */
 export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
   const host = opts.host ?? '127.0.0.1';
-  const store = new Store(opts.dbPath, {
+  if (opts.pg === undefined && opts.dbPath === undefined) throw new Error('startMaster needs dbPath (SQLite) or pg (a PostgreSQL URL)');
+  const storage = await openStorage(opts.pg !== undefined ? { kind: 'postgres', url: opts.pg } : { kind: 'sqlite', path: opts.dbPath as string }, {
     eventRetention: opts.eventRetention ?? 10_000,
     idempotencyTtlMs: opts.idempotencyTtlMs ?? 24 * 60 * 60 * 1000,
     idempotencyMaxKeys: opts.idempotencyMaxKeys ?? 100_000,
@@ -186,18 +195,20 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
   const now = opts.now ?? Date.now;
   let auth: Auth | undefined;
   try {
-    auth = authFrom(opts, store, now);
+    auth = authFrom(opts, storage, now);
+    if (opts.seed === true || (opts.seedRows ?? 0) > 0) {
+      await seedEveryOwner(storage, owners(auth), { sample: opts.seed === true, rows: opts.seedRows ?? 0 });
+    }
   } catch (err) {
-    store.close();
+    await storage.close();
     throw err;
   }
-  if (opts.seed === true || (opts.seedRows ?? 0) > 0) {
-    seedEveryOwner(store, owners(auth), { sample: opts.seed === true, rows: opts.seedRows ?? 0 });
-  }
-  const hub = new FeedHub(store, opts.feedLimits);
+  const hub = new FeedHub(storage, opts.feedLimits);
+  // Every committed event, from this master or (Postgres) another, reaches the feeds from here.
+  storage.follow((event) => hub.publish(event));
   let closed = false;
   const ctx: Master = {
-    store,
+    storage,
     hub,
     chaos: new Chaos((paused) => hub.setPaused(paused)),
     stats: { writes: 0, replays: 0 },
@@ -232,7 +243,7 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
       if (ctx.chaos.refusing()) return void socket.destroy();
       if (!(await injectLatency(ctx))) return void socket.destroy();
       // After the wait, so a session that ended meanwhile does not get in.
-      const caller = ctx.auth === undefined ? OPEN_CALLER : ctx.auth.authenticate(req, query);
+      const caller = ctx.auth === undefined ? OPEN_CALLER : await ctx.auth.authenticate(req, query);
       wss.handleUpgrade(req, socket, head, (client) => {
         const resumeFrom = firstPresent(query.get('since'), query.get('lastEventId'));
         serveWs(client, hub, { table, owner: caller.owner }, resumeFrom, ctx.heartbeatMs, caller.sessionAlive);
@@ -247,7 +258,7 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
   try {
     port = await listen(server, opts.port ?? 0, host);
   } catch (err) {
-    store.close();
+    await storage.close();
     throw err;
   }
   ctx.audience = audience(host, port, opts.allowedOrigins, opts.allowedHosts);
@@ -263,7 +274,7 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
       await stopped;
       clearTimeout(force);
       wss.close();
-      store.close();
+      await storage.close();
     })();
     return closing;
   };

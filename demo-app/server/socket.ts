@@ -35,7 +35,7 @@ export function serveWs(
   topic: FeedTopic,
   resumeFrom: string | undefined,
   heartbeatMs: number,
-  sessionAlive: () => boolean = () => true,
+  sessionAlive: () => Promise<boolean> = async () => true,
 ): void {
   const send = (message: FeedMessage): void => {
     if (ws.readyState !== WebSocket.OPEN) return;
@@ -63,13 +63,17 @@ export function serveWs(
     missed = answered ? 0 : missed + 1;
     answered = false;
     if (missed >= MISSED_HEARTBEATS) return void ws.terminate();
-    if (!sessionAlive()) {
-      ws.close(SESSION_ENDED_CLOSE_CODE, 'auth_required');
-      setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref();
-      return;
-    }
-    send(heartbeat);
-    if (ws.readyState === WebSocket.OPEN) ws.ping();
+    void sessionAlive()
+      .catch(() => false)
+      .then((alive) => {
+        if (!alive) {
+          ws.close(SESSION_ENDED_CLOSE_CODE, 'auth_required');
+          setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref();
+          return;
+        }
+        send(heartbeat);
+        if (ws.readyState === WebSocket.OPEN) ws.ping();
+      });
   }, heartbeatMs);
   ws.on('close', () => {
     clearInterval(timer);

@@ -30,7 +30,7 @@ export function serveSse(
   topic: FeedTopic,
   resumeFrom: string | undefined,
   heartbeatMs: number,
-  sessionAlive: () => boolean = () => true,
+  sessionAlive: () => Promise<boolean> = async () => true,
 ): void {
   res.writeHead(200, {
     'Content-Type': 'text/event-stream; charset=utf-8',
@@ -55,7 +55,9 @@ export function serveSse(
     req.socket.end();
   };
   const unsubscribe = hub.subscribe(topic, resumeFrom, { send, end });
-  const timer = setInterval(() => (sessionAlive() ? send(heartbeat) : end()), heartbeatMs);
+  // A session that cannot be checked (storage unreachable) ends the stream too; the client reconnects.
+  const beat = (): void => void sessionAlive().then((alive) => (alive ? send(heartbeat) : end()), end);
+  const timer = setInterval(beat, heartbeatMs);
   req.socket.setNoDelay(true);
   res.on('close', () => {
     clearInterval(timer);

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { HttpError } from '../errors.js';
-import { OPEN } from '../store.js';
-import type { Owner } from '../store.js';
+import { OPEN } from '../storage/types.js';
+import type { Owner } from '../storage/types.js';
 import { sessionToken } from './credentials.js';
 import type { Session, SessionStore } from './sessions.js';
 import { passwordMatches } from './users.js';
@@ -11,11 +11,11 @@ import type { Users } from './users.js';
 export interface Caller {
   owner: Owner;
   /** False once the session expired or logged out; a feed asks before each heartbeat. */
-  sessionAlive(): boolean;
+  sessionAlive(): Promise<boolean>;
 }
 
 /** The caller of a master without --auth: everything is open and unowned. */
-export const OPEN_CALLER: Caller = { owner: OPEN, sessionAlive: () => true };
+export const OPEN_CALLER: Caller = { owner: OPEN, sessionAlive: async () => true };
 
 /** 401 `auth_required`: a client pauses its tables until the user signs in. */
 export const authRequired = (message: string): HttpError =>
@@ -30,29 +30,29 @@ export class Auth {
   ) {}
 
   /** A new session, or 401 `bad_credentials` (the same for an unknown user and a wrong password). */
-  login(user: string, password: string): Session {
+  async login(user: string, password: string): Promise<Session> {
     if (!passwordMatches(this.users, user, password)) throw new HttpError(401, 'bad_credentials', 'wrong user name or password');
     return this.sessions.start(user);
   }
 
   /** The request's live session, or undefined. `query` is given for the change feed only (`?token=`). */
-  session(req: IncomingMessage, query?: URLSearchParams): Session | undefined {
+  async session(req: IncomingMessage, query?: URLSearchParams): Promise<Session | undefined> {
     const found = sessionToken(req, query);
     if (found === undefined) return undefined;
-    const session = this.sessions.find(found.token);
+    const session = await this.sessions.find(found.token);
     // A user removed from the users list since login is signed out.
     return session !== undefined && Object.hasOwn(this.users, session.user) ? session : undefined;
   }
 
   /** The caller of an `/api` request; 401 `auth_required` without a live session. */
-  authenticate(req: IncomingMessage, query?: URLSearchParams): Caller {
+  async authenticate(req: IncomingMessage, query?: URLSearchParams): Promise<Caller> {
     const found = sessionToken(req, query);
     if (found === undefined) {
       throw authRequired('sign in first: POST /auth/login, then send the session cookie or Authorization: Bearer <token>');
     }
-    const session = this.session(req, query);
+    const session = await this.session(req, query);
     if (session === undefined) throw authRequired('the session has expired or ended: sign in again at POST /auth/login');
-    return { owner: session.user, sessionAlive: () => this.sessions.find(session.token) !== undefined };
+    return { owner: session.user, sessionAlive: async () => (await this.sessions.find(session.token)) !== undefined };
   }
 }
 

@@ -28,7 +28,7 @@ export async function handleAuth(req: IncomingMessage, res: ServerResponse, ctx:
       throw new HttpError(400, 'invalid_body', 'send {"user": "...", "password": "..."}');
     }
     if (ctx.isClosed()) return void req.socket.destroy();
-    const session = auth.login(user, password);
+    const session = await auth.login(user, password);
     sendJson(res, 200, { user: session.user, token: session.token, expiresAt: session.expiresAt }, {
       'Set-Cookie': sessionCookie(session.token, session.expiresAt - ctx.now()),
     });
@@ -36,11 +36,11 @@ export async function handleAuth(req: IncomingMessage, res: ServerResponse, ctx:
   }
   if (route === 'logout') {
     const found = sessionToken(req);
-    if (found !== undefined) auth.sessions.end(found.token);
+    if (found !== undefined) await auth.sessions.end(found.token);
     sendJson(res, 204, null, { 'Set-Cookie': clearedSessionCookie });
     return;
   }
-  const session = auth.session(req);
+  const session = await auth.session(req);
   if (session === undefined) throw authRequired('not signed in, or the session has expired');
   sendJson(res, 200, { user: session.user, expiresAt: session.expiresAt });
 }

@@ -1,60 +1,21 @@
 import Database from 'better-sqlite3';
-import type { Row } from './validate.js';
-
-export type ChangeKind = 'inserted' | 'updated' | 'deleted' | 'changed';
-
-/**
- * Whose rows: a user's name in auth mode, `OPEN` without it. Every row, event
- * and idempotency key belongs to one owner, and each owner has its own id
- * space: two users may both have `products/a`, and neither learns of the
- * other's.
- */
-export type Owner = string;
-
-/** The owner of everything a master without `--auth` stores. No user name is empty, so it never meets a user's. */
-export const OPEN: Owner = '';
-
-/** One entry of the change log. `id` is absent for `changed` (a whole-table change). */
-export interface ChangeEvent {
-  eventId: number;
-  table: string;
-  owner: Owner;
-  kind: ChangeKind;
-  id?: string;
-}
-
-/** A response as sent: `body` is null for bodiless responses. */
-export interface StoredResponse {
-  status: number;
-  body: unknown;
-}
-
-/**
- * What is kept for an Idempotency-Key (see idempotency.ts): enough to
- * recognise the request again and to answer a replay, not a copy of the row.
- */
-export interface KeyRecord {
-  /** Keys are per owner: the same key from two users names two requests. */
-  owner: Owner;
-  key: string;
-  fingerprint: string;
-  /** The client address that sent it; bounds are per client. */
-  client: string;
-  status: number;
-  table: string;
-  /** The row the write answered with; null for bodiless answers. */
-  rowId: string | null;
-  /** The answer's JSON when small; otherwise null and a replay re-reads `rowId`. */
-  body: string | null;
-}
-
-export interface StoreOptions {
-  eventRetention: number;
-  idempotencyTtlMs: number;
-  /** Keys kept in total and per client address; past them the oldest go first. */
-  idempotencyMaxKeys: number;
-  idempotencyMaxKeysPerClient: number;
-}
+import { assertSameRequest } from '../commit.js';
+import { keyRecord, replayedResponse, rowToReread } from '../idempotency.js';
+import type { Row } from '../validate.js';
+import type {
+  Applied,
+  ChangeEvent,
+  ChangeKind,
+  Committed,
+  EventListener,
+  KeyedWrite,
+  KeyRecord,
+  Owner,
+  SessionRows,
+  Storage,
+  StorageOptions,
+  Write,
+} from './types.js';
 
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS rows (
@@ -97,6 +58,13 @@ const SCHEMA = `
     key   TEXT PRIMARY KEY,
     value INTEGER NOT NULL
   );
+  CREATE TABLE IF NOT EXISTS sessions (
+    token_hash TEXT PRIMARY KEY,
+    user       TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions (expires_at);
+  CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (user, expires_at);
 `;
 
 /**
@@ -143,37 +111,24 @@ const toEvent = (r: EventRecord): ChangeEvent =>
     : { eventId: r.id, table: r.tbl, owner: r.owner, kind: r.kind, id: r.row_id };
 
 /**
- * One owner's rows and change log: what a request of that owner may read and
- * write. Write methods belong inside the write's transaction (`Store.transaction`).
+ * The master's SQLite file: rows of every logical table in one SQL table (so
+ * a logical table exists as soon as a row names it), the change log, the
+ * idempotency keys and the sessions. One process owns the file, so the change
+ * feed is told of each event right after its transaction, synchronously and
+ * in commit order. The driver is synchronous; the async methods only wrap its
+ * answers, so a request costs what it did before the interface was async.
  */
-export interface OwnedRows {
-  readonly owner: Owner;
-  getRow(table: string, id: string): Row | undefined;
-  /** Rows in insertion order. */
-  listRows(table: string, offset: number, limit: number): Row[];
-  countRows(table: string): number;
-  insertRow(table: string, row: Row): void;
-  /** Replaces the body in place, so the row keeps its position in lists. */
-  updateRow(table: string, row: Row): void;
-  deleteRow(table: string, id: string): boolean;
-  clearTable(table: string): void;
-  /** Appends to the change log (trimmed to `eventRetention`). */
-  appendEvent(table: string, kind: ChangeKind, id?: string): ChangeEvent;
-}
-
-/**
- * The master's SQLite file: rows of every logical table in one SQL table (so a
- * logical table exists as soon as a row names it), the change log, and the
- * idempotency keys. Every method is synchronous; writes that belong together
- * go through `transaction`.
- */
-export class Store {
+export class SqliteStorage implements Storage {
+  readonly kind = 'sqlite';
+  readonly sessions: SessionRows;
   private readonly db: Database.Database;
-  private readonly opts: StoreOptions;
   private readonly stmt;
+  private readonly listeners: EventListener[] = [];
 
-  constructor(path: string, opts: StoreOptions) {
-    this.opts = opts;
+  constructor(
+    path: string,
+    private readonly opts: StorageOptions,
+  ) {
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     // FULL rather than NORMAL: with NORMAL a WAL commit survives a process
@@ -197,8 +152,8 @@ export class Store {
         'INSERT INTO events (owner, tbl, kind, row_id, at) VALUES (?, ?, ?, ?, ?)',
       ),
       trimEvents: db.prepare<[number]>('DELETE FROM events WHERE id <= ?'),
-      eventsAfter: db.prepare<[Owner, string, number], EventRecord>(
-        'SELECT id, tbl, owner, kind, row_id FROM events WHERE owner = ? AND tbl = ? AND id > ? ORDER BY id',
+      eventsAfter: db.prepare<[Owner, string, number, number], EventRecord>(
+        'SELECT id, tbl, owner, kind, row_id FROM events WHERE owner = ? AND tbl = ? AND id > ? ORDER BY id LIMIT ?',
       ),
       latestEvent: db.prepare<[], { seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'events'"),
       getMeta: db.prepare<[string], { value: number }>('SELECT value FROM meta WHERE key = ?'),
@@ -223,94 +178,140 @@ export class Store {
         `DELETE FROM idempotency_keys WHERE rowid IN
            (SELECT rowid FROM idempotency_keys WHERE client = ? ORDER BY rowid DESC LIMIT -1 OFFSET ?)`,
       ),
-      countKeys: db.prepare<[], { n: number; bytes: number }>(
-        'SELECT count(*) AS n, coalesce(sum(length(CAST(body AS BLOB))), 0) AS bytes FROM idempotency_keys',
+      insertSession: db.prepare<[string, string, number]>('INSERT INTO sessions (token_hash, user, expires_at) VALUES (?, ?, ?)'),
+      findSession: db.prepare<[string, number], { user: string; expiresAt: number }>(
+        'SELECT user, expires_at AS expiresAt FROM sessions WHERE token_hash = ? AND expires_at > ?',
+      ),
+      removeSession: db.prepare<[string]>('DELETE FROM sessions WHERE token_hash = ?'),
+      purgeSessions: db.prepare<[number]>('DELETE FROM sessions WHERE expires_at <= ?'),
+      trimUserSessions: db.prepare<[string, number]>(
+        `DELETE FROM sessions WHERE token_hash IN
+           (SELECT token_hash FROM sessions WHERE user = ? ORDER BY expires_at DESC LIMIT -1 OFFSET ?)`,
       ),
     };
-  }
-
-  /** The open file, for stores that keep their own tables in it (auth/sessions.ts). */
-  get database(): Database.Database {
-    return this.db;
-  }
-
-  /** Runs `fn` in one SQLite transaction; a throw rolls everything back. */
-  transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
-  }
-
-  /** The rows and change log of one owner (`OPEN` without --auth). */
-  rowsOf(owner: Owner): OwnedRows {
     const { stmt } = this;
-    return {
-      owner,
-      getRow: (table, id) => {
-        const found = stmt.getRow.get(owner, table, id);
-        return found === undefined ? undefined : (JSON.parse(found.body) as Row);
+    this.sessions = {
+      insert: async (tokenHash, user, expiresAt, now, maxPerUser) => {
+        stmt.purgeSessions.run(now);
+        stmt.insertSession.run(tokenHash, user, expiresAt);
+        stmt.trimUserSessions.run(user, maxPerUser);
       },
-      listRows: (table, offset, limit) => stmt.listRows.all(owner, table, limit, offset).map((r) => JSON.parse(r.body) as Row),
-      countRows: (table) => stmt.countRows.get(owner, table)?.n ?? 0,
-      insertRow: (table, row) => void stmt.insertRow.run(owner, table, row.id, JSON.stringify(row)),
-      updateRow: (table, row) => void stmt.updateRow.run(JSON.stringify(row), owner, table, row.id),
-      deleteRow: (table, id) => stmt.deleteRow.run(owner, table, id).changes > 0,
-      clearTable: (table) => void stmt.clearTable.run(owner, table),
-      appendEvent: (table, kind, id) => this.appendEvent(owner, table, kind, id),
+      find: async (tokenHash, now) => stmt.findSession.get(tokenHash, now),
+      remove: async (tokenHash) => void stmt.removeSession.run(tokenHash),
     };
+  }
+
+  async getRow(owner: Owner, table: string, id: string): Promise<Row | undefined> {
+    return this.readRow(owner, table, id);
+  }
+
+  async listRows(owner: Owner, table: string, offset: number, limit: number): Promise<{ rows: Row[]; total: number }> {
+    const total = this.stmt.countRows.get(owner, table)?.n ?? 0;
+    const rows = this.stmt.listRows.all(owner, table, limit, offset).map((r) => JSON.parse(r.body) as Row);
+    return { rows, total };
+  }
+
+  async commit(owner: Owner, write: Write, keyed: KeyedWrite | undefined, now: number): Promise<Committed> {
+    const { table } = write;
+    const committed = this.db.transaction((): Committed => {
+      if (keyed !== undefined) {
+        // Looked up under the writer's owner: one user's key never answers another's request.
+        const prior = this.stmt.findKey.get(owner, keyed.key, now - this.opts.idempotencyTtlMs);
+        if (prior !== undefined) {
+          assertSameRequest(prior, keyed);
+          const reread = rowToReread(prior);
+          return { ...replayedResponse(prior, reread === undefined ? undefined : this.readRow(owner, prior.table, reread)), replayed: true };
+        }
+      }
+      const applied = write.decide(write.id === undefined ? undefined : this.readRow(owner, table, write.id));
+      this.store(owner, table, applied);
+      const event = this.appendEvent(owner, table, applied.change.kind, applied.change.id);
+      if (keyed !== undefined) this.saveKey(keyRecord(keyed, owner, table, applied), now);
+      return { status: applied.status, body: applied.body, replayed: false, event };
+    })();
+    if (!committed.replayed) this.emit(committed.event);
+    return committed;
+  }
+
+  async replaceTable(owner: Owner, table: string, rows: Iterable<Row>): Promise<ChangeEvent> {
+    const event = this.db.transaction(() => {
+      this.stmt.clearTable.run(owner, table);
+      for (const row of rows) this.stmt.insertRow.run(owner, table, row.id, JSON.stringify(row));
+      return this.appendEvent(owner, table, 'changed');
+    })();
+    this.emit(event);
+    return event;
+  }
+
+  async latestEventId(): Promise<number> {
+    return this.stmt.latestEvent.get()?.seq ?? 0;
+  }
+
+  async trimmedThrough(): Promise<number> {
+    return this.trimmedThroughNow();
+  }
+
+  async eventsAfter(owner: Owner, table: string, eventId: number, limit: number): Promise<ChangeEvent[]> {
+    return this.stmt.eventsAfter.all(owner, table, eventId, limit).map(toEvent);
+  }
+
+  follow(listener: EventListener): void {
+    this.listeners.push(listener);
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  private readRow(owner: Owner, table: string, id: string): Row | undefined {
+    const found = this.stmt.getRow.get(owner, table, id);
+    return found === undefined ? undefined : (JSON.parse(found.body) as Row);
+  }
+
+  private store(owner: Owner, table: string, applied: Applied): void {
+    const { kind, id } = applied.change;
+    // An update replaces the body in place, so the row keeps its position in lists.
+    if (kind === 'inserted') this.stmt.insertRow.run(owner, table, id as string, JSON.stringify(applied.body));
+    else if (kind === 'updated') this.stmt.updateRow.run(JSON.stringify(applied.body), owner, table, id as string);
+    else if (kind === 'deleted') this.stmt.deleteRow.run(owner, table, id as string);
+    else this.stmt.clearTable.run(owner, table);
   }
 
   private appendEvent(owner: Owner, table: string, kind: ChangeKind, id?: string): ChangeEvent {
     const eventId = Number(this.stmt.appendEvent.run(owner, table, kind, id ?? null, Date.now()).lastInsertRowid);
     const cutoff = eventId - this.opts.eventRetention;
-    if (cutoff > this.trimmedThrough()) {
+    if (cutoff > this.trimmedThroughNow()) {
       this.stmt.trimEvents.run(cutoff);
       this.stmt.setMeta.run('events_trimmed_through', cutoff);
     }
     return id === undefined ? { eventId, table, owner, kind } : { eventId, table, owner, kind, id };
   }
 
-  /** The newest event id ever written (0 for a fresh file); survives trimming. */
-  latestEventId(): number {
-    return this.stmt.latestEvent.get()?.seq ?? 0;
-  }
-
   /**
-   * Every event with an id up to this one has been trimmed away. Recorded
-   * explicitly rather than inferred from the oldest retained id, because ids of
-   * other tables' events interleave and a fresh log has trimmed nothing.
+   * Recorded explicitly rather than inferred from the oldest retained id,
+   * because ids of other tables' events interleave and a fresh log has
+   * trimmed nothing.
    */
-  trimmedThrough(): number {
+  private trimmedThroughNow(): number {
     return this.stmt.getMeta.get('events_trimmed_through')?.value ?? 0;
   }
 
-  /** One owner's events of one table after `eventId`; other tables' and owners' events leave gaps in the ids. */
-  eventsAfter(table: string, owner: Owner, eventId: number): ChangeEvent[] {
-    return this.stmt.eventsAfter.all(owner, table, eventId).map(toEvent);
-  }
-
-  /** The owner's record of the key, unless it is older than the retention window. */
-  findKey(owner: Owner, key: string, now: number): KeyRecord | undefined {
-    return this.stmt.findKey.get(owner, key, now - this.opts.idempotencyTtlMs);
-  }
-
-  /**
-   * Remembers a key, drops expired ones and keeps the bounds (oldest first);
-   * call inside the write's transaction.
-   */
-  saveKey(record: KeyRecord, now: number): void {
+  /** Remembers a key, drops expired ones and keeps the bounds (oldest first). */
+  private saveKey(r: KeyRecord, now: number): void {
     this.stmt.purgeKeys.run(now - this.opts.idempotencyTtlMs);
-    const r = record;
     this.stmt.saveKey.run(r.owner, r.key, r.fingerprint, r.client, r.status, r.table, r.rowId, r.body, now);
     this.stmt.trimClientKeys.run(r.client, this.opts.idempotencyMaxKeysPerClient);
     this.stmt.trimKeys.run(this.opts.idempotencyMaxKeys);
   }
 
-  /** How many keys are kept and the bytes of the answers kept with them. */
-  keyStats(): { keys: number; bodyBytes: number } {
-    const { n, bytes } = this.stmt.countKeys.get() ?? { n: 0, bytes: 0 };
-    return { keys: n, bodyBytes: bytes };
-  }
-
-  close(): void {
-    if (this.db.open) this.db.close();
+  // After the commit: a listener's failure must not turn a stored write into an error answer.
+  private emit(event: ChangeEvent): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch (err) {
+        console.error('vantage-live master: change feed listener failed', err);
+      }
+    }
   }
 }
