@@ -1,21 +1,53 @@
+/**
+ * vantage-live: an offline-first cache and durable write queue for
+ * table-shaped data. The page and worker sides of the service-worker bridge
+ * are `vantage-live/page` and `vantage-live/worker`.
+ */
+
+// ---- Use: what an app builds with ----
 export type { Id, Row, PageRequest, TableLike, WriteOptions } from './types.js';
-export * from './errors.js';
-export { configureLogging, logger, LEVELS, type Level, type LogFields, type LogRecord, type LogSink, type Logger, type Outcome } from './log.js';
-export { defaultEnv, type Env } from './env.js';
-export { backoffDelay, type BackoffPolicy } from './backoff.js';
-export type { Cache, CachedRows, CacheEntryInfo } from './cache/types.js';
+export { LiveTable, type LiveTableOptions, type LiveTableEvent, type ReadResult, type ReadOptions, type Freshness } from './live-table.js';
+export { RestTable, type RestTableOptions } from './master/rest-table.js';
+export { MemoryTable } from './master/memory-table.js';
 export { MemCache } from './cache/mem-cache.js';
 export { NoCache } from './cache/no-cache.js';
 export { IdbCache } from './cache/idb-cache.js';
-export type { WriteQueue, NewOp, QueuedOp, AppliedOp, OpRecord, OpKind, Take } from './queue/types.js';
 export { MemQueue } from './queue/mem-queue.js';
-export { defaultRetryPolicy, judgeFailure } from './queue/retry-policy.js';
-export type { LiveEvent, LiveStream, StreamState } from './stream/types.js';
-export { MemoryTable } from './master/memory-table.js';
-export { RestTable, type RestTableOptions } from './master/rest-table.js';
-export { LiveTable, type LiveTableOptions, type LiveTableEvent, type ReadResult } from './live-table.js';
-export { MAX_ROW_BYTES } from './validate.js';
-export { ManualLiveStream } from './stream/manual.js';
+export { IdbQueue } from './queue/idb-queue.js';
 export { SseLiveStream, type SseLiveStreamOptions } from './stream/sse.js';
 export { WebSocketLiveStream, type WebSocketLiveStreamOptions } from './stream/websocket.js';
-export { IdbQueue, QUEUE_SCHEMA_VERSION } from './queue/idb-queue.js';
+export { ManualLiveStream } from './stream/manual.js';
+export {
+  VantageError,
+  MasterRejectedError,
+  MasterUnavailableError,
+  UnexpectedResponseError,
+  AuthRequiredError,
+  OfflineMissError,
+  InvalidInputError,
+  StorageFullError,
+  UnknownOpError,
+  DeadLetterError,
+  BridgeTimeoutError,
+  ProtocolMismatchError,
+  NoServiceWorkerError,
+  VANTAGE_ERROR_CODES,
+  type VantageErrorCode,
+  type ErrorInfo,
+} from './errors.js';
+export { configureLogging, logFilter, DEFAULT_LOG_FILTER, type Level, type LogFields, type LogRecord, type LogSink } from './log.js';
+export { MAX_ROW_BYTES } from './validate.js';
+export { MAX_ID_LENGTH } from './ids.js';
+
+// ---- Extend: contracts and base classes for your own caches, queues, streams and masters ----
+export type { Cache, CachedRows, CacheEntryInfo } from './cache/types.js';
+export type { WriteQueue, NewOp, QueuedOp, DoneOp, AppliedOp, OpRecord, OpKind, OpBody, Take, IdRewrite, DeathReason } from './queue/types.js';
+export type { PendingOp } from './queue/table-queue.js';
+export type { LiveEvent, LiveStream, StreamState } from './stream/types.js';
+export { ReconnectingLiveStream, type ReconnectingStreamOptions } from './stream/reconnecting.js';
+export { defaultRetryPolicy, type RetryPolicy } from './queue/retry-policy.js';
+export type { BackoffPolicy } from './backoff.js';
+export { defaultEnv, type Env } from './env.js';
+export { isTransient, errorInfo } from './errors.js';
+export { idProblem } from './ids.js';
+export { logger, type Logger } from './log.js';
