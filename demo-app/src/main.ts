@@ -25,10 +25,13 @@ window.vantageReady = (async () => {
   const connection = await connect(async () => void (session = await ensureSignedIn(app)));
   const { live } = connection;
   window.live = live;
-  window.streamState = (await workerInfo()).tables.find((t) => t.name === 'products')?.stream ?? 'closed';
+  // Subscribed before asking, and an event wins over the older answer: an `open` heard in between is not lost.
+  let heard = false;
   live.subscribe((e) => {
-    if (e.type === 'stream') window.streamState = e.state;
+    if (e.type === 'stream') [window.streamState, heard] = [e.state, true];
   });
+  const state = (await workerInfo()).tables.find((t) => t.name === 'products')?.stream ?? 'closed';
+  if (!heard) window.streamState = state;
   // `?ui=off`: the tour CLI drives `window.live` alone, so the app's own reads do not warm the cache under it.
   if (new URLSearchParams(location.search).get('ui') === 'off') app.textContent = 'Driven through window.live by the demo tour.';
   else mountApp(app, connection, session);
