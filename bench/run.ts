@@ -32,6 +32,7 @@ import { FULL, QUICK } from './lib/config.js';
 import { Harness } from './lib/harness.js';
 import { machine } from './lib/machine.js';
 import { renderMarkdown, type Check, type Results } from './lib/report.js';
+import { entrySizes } from './lib/sizes.js';
 import { prepareSite } from './lib/site.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -127,6 +128,10 @@ try {
       await h.resetChaos();
     }
   };
+
+  results.sizes = await entrySizes();
+  const kb = (n: number) => (n / 1000).toFixed(1);
+  progress(`entry sizes, minified + gzip: page ${kb(results.sizes.page.gzipBytes)} kB, worker ${kb(results.sizes.worker.gzipBytes)} kB (before this round: 7.1 and 11.5 kB)`);
 
   const checks: Check[] = results.checks;
   await run('reads', () => readsFigure(h, counts, progress));

@@ -7,6 +7,8 @@ const entries: Record<string, string> = {
   'vantage-live': '../../src/index.js',
   'vantage-live/page': '../../src/page.js',
   'vantage-live/worker': '../../src/worker.js',
+  'vantage-live/worker-shell': '../../src/worker-shell.js',
+  'vantage-live/vite': '../../src/vite.js',
 };
 
 describe('the README', () => {

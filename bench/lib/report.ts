@@ -1,4 +1,5 @@
 /** The results file's shape, and BENCHMARKS.md rendered from it. */
+import type { EntrySize } from './sizes.js';
 import type { ColdStartResult } from '../figures/cold-start.js';
 import { ROW_SELECTOR } from '../figures/cold-start.js';
 import type { FlushRun } from '../figures/flush.js';
@@ -37,6 +38,8 @@ export interface Results {
     growth?: GrowthLevel[];
     longTasks?: ScrollRun[];
   };
+  /** What an app ships: the page and worker entries, bundled, minified and gzipped (bench/lib/sizes.ts). */
+  sizes?: { page: EntrySize; worker: EntrySize };
   errors: Record<string, string>;
   /** 1-minute load average when each figure started and ended: anything well above the bench's own share means other work competed. */
   load: Record<string, [number, number]>;
@@ -98,6 +101,10 @@ export function renderMarkdown(r: Results): string {
     p('**Figures that could not be measured in this run:**', '', ...Object.entries(r.errors).map(([k, v]) => `- ${k}: ${v}`), '');
   }
 
+  if (r.sizes) {
+    const kb = (n: number) => `${(n / 1000).toFixed(1)} kB`;
+    p('## What an app ships', '', `The page entry (\`vantage-live/page\`) is ${kb(r.sizes.page.gzipBytes)} gzipped (${kb(r.sizes.page.bytes)} minified); the worker entry (\`vantage-live/worker\`) ${kb(r.sizes.worker.gzipBytes)} gzipped (${kb(r.sizes.worker.bytes)} minified). How: each entry bundled with its dependencies by Vite in library mode, minified, then gzipped (bench/lib/sizes.ts).`, '');
+  }
   p('## Summary', '', '| vantage-live | p50 / p95 / p99 | alternative | p50 / p95 / p99 | ratio p50 | ratio p95 |', '|---|---|---|---|---|---|');
   if (reads) {
     p(
