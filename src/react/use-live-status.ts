@@ -18,8 +18,8 @@ export interface LiveStatusState {
   dead: number | undefined;
   /** The change feed, as the tab hosting it reports it; 'unknown' until then. */
   stream: StreamState | 'unknown';
-  /** Whether writes wait for credentials. Always 'unknown' for now: the hooks do not follow auth yet. */
-  auth: 'unknown';
+  /** Whether writes wait for credentials (`required`: sign in again), or 'unknown' until the worker answered. */
+  auth: 'ok' | 'required' | 'unknown';
   /** The worker's build version, from `workerInfo()`. */
   version: string | undefined;
   /** Why `workerInfo()` failed, if it did (no service worker, a protocol mismatch). */
@@ -59,6 +59,7 @@ export class LiveStatus {
   // An event heard before the worker's answer is newer than that answer.
   private heardQueue = false;
   private heardStream = false;
+  private heardAuth = false;
 
   constructor(
     private readonly table: StatusTable,
@@ -93,6 +94,7 @@ export class LiveStatus {
           error: undefined,
           ...(mine && !this.heardQueue ? { pending: mine.pending, dead: mine.dead } : {}),
           ...(mine && !this.heardStream ? { stream: mine.stream } : {}),
+          ...(mine && !this.heardAuth ? { auth: mine.authRequired ? 'required' : 'ok' } : {}),
         });
       },
       (error: unknown) => this.set({ error }),
@@ -106,6 +108,9 @@ export class LiveStatus {
     } else if (e.type === 'stream') {
       this.heardStream = true;
       this.set({ stream: e.state });
+    } else if (e.type === 'auth') {
+      this.heardAuth = true;
+      this.set({ auth: e.state });
     }
   }
 
@@ -119,7 +124,7 @@ export class LiveStatus {
 
 /**
  * The status of `table` and the network: `{ online, pending, dead, stream, auth, version, error }`.
- * `auth` is always 'unknown' for now.
+ * `auth` is 'required' while the table's writes wait for credentials.
  */
 export function useLiveStatus(table: StatusTable, opts: LiveStatusOptions = {}): LiveStatusState {
   // The sources are read once per table: pass stable functions, as with any store.

@@ -180,7 +180,7 @@ describe('useLiveStatus', () => {
     version: 'v7',
     tables: [
       { name: 'orders', cacheKey: 'orders', masterIpp: 50, cache: 'idb', queue: 'idb', pending: 99, dead: 99, stream: 'closed' } as TableInfo,
-      { name: 'products', cacheKey: 'products', masterIpp: 50, cache: 'idb', queue: 'idb', pending, dead, stream: 'open' } as TableInfo,
+      { name: 'products', cacheKey: 'products', masterIpp: 50, cache: 'idb', queue: 'idb', pending, dead, stream: 'open', authRequired: false } as TableInfo,
     ],
   });
 
@@ -189,12 +189,16 @@ describe('useLiveStatus', () => {
     const online = manualOnline(true);
     const { result } = renderHook(() => useLiveStatus(table, { info: async () => info(2, 1), online }));
     await waitFor(() => expect(result.current.version).toBe('v7'));
-    expect(result.current).toEqual({ online: true, pending: 2, dead: 1, stream: 'open', auth: 'unknown', version: 'v7', error: undefined });
+    expect(result.current).toEqual({ online: true, pending: 2, dead: 1, stream: 'open', auth: 'ok', version: 'v7', error: undefined });
 
     act(() => table.emit(events.queue(5, 0)));
     act(() => table.emit(events.stream('connecting')));
     act(() => online.set(false));
     expect(result.current).toMatchObject({ online: false, pending: 5, dead: 0, stream: 'connecting' });
+    act(() => table.emit({ type: 'auth', state: 'required' }));
+    expect(result.current.auth).toBe('required');
+    act(() => table.emit({ type: 'auth', state: 'ok' }));
+    expect(result.current.auth).toBe('ok');
   });
 
   it('keeps an event heard before the worker answered over the older answer', async () => {
