@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, expect, it } from 'vitest';
-import { call } from './testkit.js';
+import { call, newTestDatabase } from './testkit.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vantage-master-cli-'));
 const main = fileURLToPath(new URL('./main.ts', import.meta.url));
@@ -80,13 +80,15 @@ it('answers every bad argument with one line saying what to do, exit 2', async (
     [['--allowed-host', 'a/b'], /--allowed-host must be a host name/],
     [['--admin-token', 'short'], /--admin-token must be at least 16/],
     [['--max-connections', '0'], /--max-connections must be an integer of at least 1/],
+    [['--pg', 'mysql://db/x'], /--pg must be a URL like postgres:\/\//],
+    [['--pg', 'postgres://db/x', '--db', 'x.sqlite'], /pass --db \(SQLite\) or --pg \(PostgreSQL\), not both/],
   ] as const) {
     const { code, stderr } = await runToExit([...args]);
     expect(code, args.join(' ')).toBe(2);
     expect(stderr, args.join(' ')).toMatch(says);
     oneLine(stderr);
   }
-});
+}, 60_000);
 
 it('answers every bad auth argument with one line saying what to do, exit 2', async () => {
   const cases = [
@@ -111,7 +113,7 @@ it('answers every bad auth argument with one line saying what to do, exit 2', as
     expect(stderr, args.join(' ')).toMatch(says);
     oneLine(stderr);
   });
-});
+}, 60_000); // a dozen Node start-ups on a busy machine
 
 it('says in one line that the port is in use, exit 1', async () => {
   const taken = createServer();
@@ -125,6 +127,27 @@ it('says in one line that the port is in use, exit 1', async () => {
   } finally {
     taken.close();
   }
+});
+
+it('--pg: serves the protocol from a PostgreSQL database', async () => {
+  const running = runCli(['--port', '0', '--pg', await newTestDatabase(), '--seed']);
+  const url = await running.url;
+  expect((await call(url, 'GET', '/api/products')).body.total).toBe(3);
+  expect((await call(url, 'PUT', '/api/products/z', { price: 1 })).status).toBe(200);
+  running.child.kill('SIGTERM');
+  expect(await running.exited).toBe(0);
+});
+
+it('says in one line that PostgreSQL cannot be reached, exit 1', async () => {
+  const closed = createServer();
+  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+  const port = (closed.address() as AddressInfo).port;
+  await new Promise((resolve) => closed.close(resolve));
+  const { code, stderr } = await runToExit(['--port', '0', '--pg', `postgres://nobody:secret@127.0.0.1:${port}/nothing`]);
+  expect(code).toBe(1);
+  expect(stderr).toMatch(new RegExp(`cannot reach PostgreSQL at 127\\.0\\.0\\.1:${port}`));
+  expect(stderr).not.toMatch(/secret/);
+  oneLine(stderr);
 });
 
 it('says in one line that the database cannot be opened, exit 1', async () => {

@@ -19,7 +19,8 @@ import type { KeyedWrite, KeyRecord } from './storage/types.js';
  * For the same reason a key is never seen "in progress" here: a key is
  * stored only together with its write, so a concurrent duplicate finds
  * either nothing or the finished answer (SQLite transactions are synchronous;
- * Postgres makes a duplicate wait on the key's lock, see postgres.ts). The
+ * on Postgres a duplicate waits on the key's primary key and then reruns,
+ * see postgres.ts). The
  * 409 `idempotency_key_in_progress` of docs/protocol.md is for backends that
  * apply writes asynchronously; this one cannot produce it.
  */

@@ -36,7 +36,7 @@ async function collect(hub: FeedHub, resumeFrom: string | undefined): Promise<Fe
 
 describe('FeedHub', () => {
   it('tells a subscriber without a resume point the head id at once, as a reset', async () => {
-    const hub = new FeedHub(changeLog([inserted(1), inserted(2)]));
+    const hub = new FeedHub(changeLog([inserted(1), inserted(2)]), {}, 2);
     expect(await collect(hub, undefined)).toEqual([{ type: 'reset', eventId: 2 }]);
   });
 
@@ -65,7 +65,7 @@ describe('FeedHub', () => {
   });
 
   it('drops changes the reset it sent already covers', async () => {
-    const hub = new FeedHub(changeLog([inserted(1), inserted(2)]));
+    const hub = new FeedHub(changeLog([inserted(1), inserted(2)]), {}, 2);
     const got = await collect(hub, undefined);
     hub.publish(inserted(2)); // a late delivery of an event the head id includes
     hub.publish(inserted(3));

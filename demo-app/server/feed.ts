@@ -66,9 +66,18 @@ export class FeedHub {
   private paused = false;
   readonly limits: FeedLimits;
 
+  /**
+   * @param head the newest event id when the hub starts; from then on the
+   *   newest one published. A connection without a resume point is told this
+   *   id, taken at the moment it registers: every later event reaches it as a
+   *   change, every earlier one is covered by the reset. (Read from the
+   *   database instead, it could include a write the client made after it saw
+   *   the connection open, which would then arrive only as part of the reset.)
+   */
   constructor(
     private readonly store: ChangeLog,
     limits: Partial<FeedLimits> = {},
+    private head = 0,
   ) {
     this.limits = { ...DEFAULT_FEED_LIMITS, ...limits };
   }
@@ -83,6 +92,13 @@ export class FeedHub {
   subscribe(topic: FeedTopic, resumeFrom: string | undefined, conn: FeedConnection): () => void {
     const sub: Subscriber = { topic, conn, held: [], ready: false, lastSent: 0 };
     this.subscribers.add(sub);
+    if (resumeFrom === undefined) {
+      sub.ready = true;
+      this.deliver(sub, { type: 'reset', eventId: this.head });
+      return () => {
+        this.subscribers.delete(sub);
+      };
+    }
     this.start(sub, resumeFrom).catch((err: unknown) => {
       // The client reconnects with its resume point; better than a feed with a hole.
       console.error('vantage-live master: cannot read the change log for a feed', err);
@@ -93,8 +109,8 @@ export class FeedHub {
     };
   }
 
-  private async start(sub: Subscriber, resumeFrom: string | undefined): Promise<void> {
-    const first = resumeFrom === undefined ? [await this.head()] : await this.backlog(sub.topic, resumeFrom);
+  private async start(sub: Subscriber, resumeFrom: string): Promise<void> {
+    const first = await this.backlog(sub.topic, resumeFrom);
     if (!this.subscribers.has(sub)) return;
     const live = sub.held.splice(0);
     sub.ready = true;
@@ -107,6 +123,7 @@ export class FeedHub {
   }
 
   publish(event: ChangeEvent): void {
+    this.head = Math.max(this.head, event.eventId);
     for (const sub of this.subscribers) {
       if (sub.topic.table === event.table && sub.topic.owner === event.owner) this.deliver(sub, { type: 'change', event });
     }
@@ -129,22 +146,17 @@ export class FeedHub {
     for (const sub of subs) sub.conn.end();
   }
 
-  private async head(): Promise<FeedMessage> {
-    return { type: 'reset', eventId: await this.store.latestEventId() };
-  }
-
   private async backlog(topic: FeedTopic, resumeFrom: string): Promise<FeedMessage[]> {
     const since = /^\d{1,15}$/.test(resumeFrom) ? Number(resumeFrom) : NaN;
-    if (Number.isNaN(since)) return [await this.head()];
     const [latest, trimmed] = await Promise.all([this.store.latestEventId(), this.store.trimmedThrough()]);
     // An id past the end comes from another database (or a wiped one); one
     // below the trim mark means events the client needs are gone. Either way
     // the client can only start over.
-    if (since > latest || since < trimmed) return [{ type: 'reset', eventId: latest }];
+    if (Number.isNaN(since) || since > latest || since < trimmed) return [{ type: 'reset', eventId: latest }];
     // One more than the cap tells "too many" without reading them all.
     const events = await this.store.eventsAfter(topic.owner, topic.table, since, this.limits.maxBacklog + 1);
     // Refetching is cheaper for both sides than replaying a long absence.
-    if (events.length > this.limits.maxBacklog) return [await this.head()];
+    if (events.length > this.limits.maxBacklog) return [{ type: 'reset', eventId: latest }];
     return events.map((event) => ({ type: 'change', event }));
   }
 

@@ -7,7 +7,7 @@ import { normaliseOrigin } from './origin.js';
 import { DEFAULT_SESSION_TTL_MS, startMaster } from './server.js';
 import type { AuthOptions, MasterOptions } from './server.js';
 
-const USAGE = `usage: tsx demo-app/server/main.ts [--port 8787] [--host 127.0.0.1] [--db ./demo-master.sqlite]
+const USAGE = `usage: tsx demo-app/server/main.ts [--port 8787] [--host 127.0.0.1] [--db ./demo-master.sqlite | --pg postgres://USER@HOST:PORT/DB]
        [--seed] [--seed-rows N] [--chaos] [--static DIR]
        [--allowed-origin URL]... [--allowed-host NAME:PORT]... [--admin-token TOKEN]
        [--max-connections N] [--max-connections-per-client N]
@@ -81,6 +81,7 @@ function readOptions(argv: string[]): MasterOptions {
         port: { type: 'string' },
         host: { type: 'string' },
         db: { type: 'string' },
+        pg: { type: 'string' },
         seed: { type: 'boolean' },
         'seed-rows': { type: 'string' },
         chaos: { type: 'boolean' },
@@ -127,10 +128,13 @@ function readOptions(argv: string[]): MasterOptions {
       : { maxConnectionsPerClient: intOption(values['max-connections-per-client'], 'max-connections-per-client', 0, 1) }),
   };
   const auth = authOptions(values.auth === true, values.users, values['users-file'], values['session-ttl']);
+  const pg = values.pg;
+  if (pg !== undefined && values.db !== undefined) throw new UsageError('pass --db (SQLite) or --pg (PostgreSQL), not both');
+  if (pg !== undefined && !/^postgres(ql)?:\/\//.test(pg)) throw new UsageError(`--pg must be a URL like postgres://user:password@host:5432/db, got "${pg}"`);
   const staticDir = values.static ?? (existsSync('demo-app/dist') ? 'demo-app/dist' : undefined);
   if (staticDir !== undefined && !existsSync(staticDir)) throw new UsageError(`--static ${staticDir}: no such directory`);
   return {
-    dbPath: values.db ?? './demo-master.sqlite',
+    ...(pg === undefined ? { dbPath: values.db ?? './demo-master.sqlite' } : { pg }),
     port: intOption(values.port, 'port', 8787, 0, 65535),
     host: values.host ?? '127.0.0.1',
     seed: values.seed === true,
@@ -145,6 +149,16 @@ function readOptions(argv: string[]): MasterOptions {
   };
 }
 
+/** host:port of a connection URL, without the password. */
+function postgresServer(url: string): string {
+  try {
+    const { hostname, port } = new URL(url);
+    return `${hostname || 'localhost'}:${port || '5432'}`;
+  } catch {
+    return 'the --pg URL';
+  }
+}
+
 /** Why the master could not start, as one line saying what to do. */
 function startFailure(err: unknown, options: MasterOptions): string {
   const code = (err as { code?: string }).code;
@@ -152,6 +166,15 @@ function startFailure(err: unknown, options: MasterOptions): string {
   if (code === 'EADDRINUSE') return `port ${options.port} is in use on ${options.host}: stop the other server or pass --port N (0 picks a free one)`;
   if (code === 'EACCES') return `no permission to listen on ${where}: use a port above 1023`;
   if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') return `cannot listen on ${where}: --host must be an address of this machine`;
+  if (options.pg !== undefined) {
+    const server = postgresServer(options.pg);
+    if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EHOSTUNREACH' || /timeout/i.test(String(err))) {
+      return `cannot reach PostgreSQL at ${server}: check that it is running and that --pg names its host and port`;
+    }
+    if (code === '28P01' || code === '28000') return `PostgreSQL at ${server} refused the login: check the user and password in --pg`;
+    if (code === '3D000') return `PostgreSQL at ${server} has no such database: create it (createdb NAME) or fix --pg`;
+    return `cannot use PostgreSQL at ${server}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`;
+  }
   if (code?.startsWith('SQLITE_CANTOPEN') === true || /unable to open database|directory does not exist/i.test(String(err))) {
     return `cannot open the database ${options.dbPath}: check that its directory exists and is writable, or pass --db PATH`;
   }
@@ -174,6 +197,7 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   console.log(`vantage-live master listening on ${master.url}`);
+  if (options.pg !== undefined) console.log(`storage: PostgreSQL at ${postgresServer(options.pg)} (other masters on the same database share its rows and change feed)`);
   console.log(`admin token: ${master.adminToken} (send as "Authorization: Bearer <token>" to /admin)`);
   if (options.chaos === true) console.log('fault injection enabled at /admin/chaos');
   if (options.auth !== undefined) {

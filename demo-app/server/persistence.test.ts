@@ -2,95 +2,103 @@ import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { MasterClient } from './client.js';
 import { startMaster } from './server.js';
-import { call, openSse, sseEvents } from './testkit.js';
+import { call, newTestDatabase, openSse, sseEvents, STORAGES } from './testkit.js';
+import type { StorageKind } from './testkit.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vantage-master-restart-'));
-const dbPath = join(dir, 'master.sqlite');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const admin = (m: { adminToken: string }) => ({ Authorization: `Bearer ${m.adminToken}` });
 
-it('keeps rows and events across a restart on the same file', async () => {
-  const first = await startMaster({ dbPath, seed: true });
-  await call(first.url, 'PUT', '/api/products/d', { name: 'Danish', price: 9 });
-  const committed = await call(first.url, 'PATCH', '/api/products/a', { price: 13 }, { 'Idempotency-Key': 'k-restart' });
-  expect(committed.status).toBe(200);
-  const before = (await call(first.url, 'GET', '/admin/stats', undefined, admin(first))).body.events as number;
-  await first.close();
+/** A new, empty store of this kind: a file name in the temp dir, or a database. */
+async function newStore(storage: StorageKind, name: string): Promise<{ dbPath: string } | { pg: string }> {
+  return storage === 'sqlite' ? { dbPath: join(dir, `${name}.sqlite`) } : { pg: await newTestDatabase() };
+}
 
-  const second = await startMaster({ dbPath });
-  try {
-    const rows = (await call(second.url, 'GET', '/api/products')).body.rows;
-    expect(rows).toEqual([
-      { id: 'a', name: 'Apple Pie', price: 13 },
-      { id: 'b', name: 'Brioche', price: 8 },
-      { id: 'c', name: 'Cinnamon Roll', price: 15 },
-      { id: 'd', name: 'Danish', price: 9 },
-    ]);
-    expect((await call(second.url, 'GET', '/admin/stats', undefined, admin(second))).body.events).toBe(before);
+describe.each(STORAGES)('on %s', (storage) => {
+  it('keeps rows and events across a restart on the same store', async () => {
+    const store = await newStore(storage, 'master');
+    const first = await startMaster({ ...store, seed: true });
+    await call(first.url, 'PUT', '/api/products/d', { name: 'Danish', price: 9 });
+    const committed = await call(first.url, 'PATCH', '/api/products/a', { price: 13 }, { 'Idempotency-Key': 'k-restart' });
+    expect(committed.status).toBe(200);
+    const before = (await call(first.url, 'GET', '/admin/stats', undefined, admin(first))).body.events as number;
+    await first.close();
 
-    const replay = await call(second.url, 'PATCH', '/api/products/a', { price: 13 }, { 'Idempotency-Key': 'k-restart' });
-    expect(replay.headers.get('idempotent-replayed')).toBe('true');
-    expect(replay.body).toEqual(committed.body);
+    const second = await startMaster(store);
+    try {
+      const rows = (await call(second.url, 'GET', '/api/products')).body.rows;
+      expect(rows).toEqual([
+        { id: 'a', name: 'Apple Pie', price: 13 },
+        { id: 'b', name: 'Brioche', price: 8 },
+        { id: 'c', name: 'Cinnamon Roll', price: 15 },
+        { id: 'd', name: 'Danish', price: 9 },
+      ]);
+      expect((await call(second.url, 'GET', '/admin/stats', undefined, admin(second))).body.events).toBe(before);
 
-    const client = await openSse(`${second.url}/api/products/events`, { 'Last-Event-ID': String(before - 2) });
-    const frames = await client.frames.until((f) => sseEvents(f).length === 2, 'the two logged changes');
-    expect(sseEvents(frames).map((e) => [e.id, e.data.kind, e.data.id])).toEqual([
-      [String(before - 1), 'inserted', 'd'],
-      [String(before), 'updated', 'a'],
-    ]);
-    client.close();
+      const replay = await call(second.url, 'PATCH', '/api/products/a', { price: 13 }, { 'Idempotency-Key': 'k-restart' });
+      expect(replay.headers.get('idempotent-replayed')).toBe('true');
+      expect(replay.body).toEqual(committed.body);
 
-    await call(second.url, 'PUT', '/api/products/e', {});
-    expect((await call(second.url, 'GET', '/admin/stats', undefined, admin(second))).body.events).toBe(before + 1);
-  } finally {
-    await second.close();
-  }
+      const client = await openSse(`${second.url}/api/products/events`, { 'Last-Event-ID': String(before - 2) });
+      const frames = await client.frames.until((f) => sseEvents(f).length === 2, 'the two logged changes');
+      expect(sseEvents(frames).map((e) => [e.id, e.data.kind, e.data.id])).toEqual([
+        [String(before - 1), 'inserted', 'd'],
+        [String(before), 'updated', 'a'],
+      ]);
+      client.close();
+
+      await call(second.url, 'PUT', '/api/products/e', {});
+      expect((await call(second.url, 'GET', '/admin/stats', undefined, admin(second))).body.events).toBe(before + 1);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('close() is idempotent', async () => {
+    const master = await startMaster(await newStore(storage, 'twice'));
+    await Promise.all([master.close(), master.close()]);
+    await master.close();
+  });
+
+  it('keeps sessions across a restart, so clients stay signed in', async () => {
+    const store = await newStore(storage, 'sessions');
+    const auth = { users: { alice: 'pw' } };
+    const first = await startMaster({ ...store, auth });
+    const { client, session } = await new MasterClient(first.url).login('alice', 'pw');
+    await client.call('PUT', '/api/notes/n', { text: 'kept' });
+    await first.close();
+
+    const second = await startMaster({ ...store, auth });
+    try {
+      const again = new MasterClient(second.url, undefined, session.token);
+      expect((await again.call('GET', '/api/notes/n')).body).toEqual({ id: 'n', text: 'kept' });
+      expect((await again.call('GET', '/auth/me')).body).toEqual({ user: 'alice', expiresAt: session.expiresAt });
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('signs out a session whose user is no longer in the users list after a restart', async () => {
+    const store = await newStore(storage, 'removed-user');
+    const first = await startMaster({ ...store, auth: { users: { alice: 'pw', bob: 'pw' } } });
+    const { session } = await new MasterClient(first.url).login('bob', 'pw');
+    await first.close();
+
+    const second = await startMaster({ ...store, auth: { users: { alice: 'pw' } } });
+    try {
+      const reply = await new MasterClient(second.url, undefined, session.token).call('GET', '/api/notes');
+      expect(reply.status).toBe(401);
+      expect(reply.body.error.code).toBe('auth_required');
+    } finally {
+      await second.close();
+    }
+  });
 });
 
-it('close() is idempotent', async () => {
-  const master = await startMaster({ dbPath });
-  await Promise.all([master.close(), master.close()]);
-  await master.close();
-});
-
-it('keeps sessions across a restart, so clients stay signed in', async () => {
-  const file = join(dir, 'sessions.sqlite');
-  const auth = { users: { alice: 'pw' } };
-  const first = await startMaster({ dbPath: file, auth });
-  const { client, session } = await new MasterClient(first.url).login('alice', 'pw');
-  await client.call('PUT', '/api/notes/n', { text: 'kept' });
-  await first.close();
-
-  const second = await startMaster({ dbPath: file, auth });
-  try {
-    const again = new MasterClient(second.url, undefined, session.token);
-    expect((await again.call('GET', '/api/notes/n')).body).toEqual({ id: 'n', text: 'kept' });
-    expect((await again.call('GET', '/auth/me')).body).toEqual({ user: 'alice', expiresAt: session.expiresAt });
-  } finally {
-    await second.close();
-  }
-});
-
-it('signs out a session whose user is no longer in the users list after a restart', async () => {
-  const file = join(dir, 'removed-user.sqlite');
-  const first = await startMaster({ dbPath: file, auth: { users: { alice: 'pw', bob: 'pw' } } });
-  const { session } = await new MasterClient(first.url).login('bob', 'pw');
-  await first.close();
-
-  const second = await startMaster({ dbPath: file, auth: { users: { alice: 'pw' } } });
-  try {
-    const reply = await new MasterClient(second.url, undefined, session.token).call('GET', '/api/notes');
-    expect(reply.status).toBe(401);
-    expect(reply.body.error.code).toBe('auth_required');
-  } finally {
-    await second.close();
-  }
-});
-
-it('serves a file written before rows had owners: rows, order, event ids and keys are kept', async () => {
+it('SQLite: serves a file written before rows had owners: rows, order, event ids and keys are kept', async () => {
   const file = join(dir, 'before-owners.sqlite');
   // The schema as it was before auth mode.
   const old = new Database(file);

@@ -203,7 +203,7 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
     await storage.close();
     throw err;
   }
-  const hub = new FeedHub(storage, opts.feedLimits);
+  const hub = new FeedHub(storage, opts.feedLimits, await storage.latestEventId());
   // Every committed event, from this master or (Postgres) another, reaches the feeds from here.
   storage.follow((event) => hub.publish(event));
   let closed = false;

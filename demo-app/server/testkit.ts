@@ -3,29 +3,83 @@ import { request } from 'node:http';
 import type { ClientRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { inject } from 'vitest';
 import { WebSocket } from 'ws';
 import { MasterClient, type Reply } from './client.js';
 import { startMaster } from './server.js';
 import type { MasterOptions, RunningMaster } from './server.js';
 
-/** A master on a random port over a fresh SQLite file in the temp dir. */
+/** The storages a master runs on; the protocol's tests run against each. */
+export type StorageKind = 'sqlite' | 'postgres';
+export const STORAGES: readonly StorageKind[] = ['sqlite', 'postgres'];
+
+/** A master on a random port over a fresh database: a SQLite file in the temp dir, or a new Postgres database. */
 export interface TestMaster extends RunningMaster {
-  dbPath: string;
-  /** Closes the server and deletes its files. */
+  storage: StorageKind;
+  /** The SQLite file (sqlite). */
+  dbPath: string | undefined;
+  /** The database URL (postgres); another master started with `{ storage: 'postgres', pg }` shares it. */
+  pg: string | undefined;
+  /** How many idempotency keys the database holds, and the bytes of the answers kept with them. */
+  keptKeys(): Promise<{ keys: number; bodyBytes: number }>;
+  /** Closes the server and deletes its files (a Postgres database goes with the test cluster). */
   dispose(): Promise<void>;
 }
+
+export type TestMasterOptions = Partial<MasterOptions> & { storage?: StorageKind };
 
 // The admin token of each running test master, by URL, so `call` can send it.
 const adminTokens = new Map<string, string>();
 
-export async function startTestMaster(opts: Partial<MasterOptions> = {}): Promise<TestMaster> {
+/**
+ * A new, empty database on the test run's Postgres cluster (pg-test-cluster.ts).
+ * Without Postgres installed this fails with one line saying to run `npm run setup`.
+ */
+export async function newTestDatabase(): Promise<string> {
+  const broker = inject('pgTestDatabases');
+  if (broker === undefined) throw new Error('no Postgres test cluster: vitest.config.ts must list demo-app/server/pg-test-cluster.ts in globalSetup');
+  const reply = (await (await fetch(broker, { method: 'POST' })).json()) as { url?: string; error?: string };
+  if (reply.url === undefined) throw new Error(reply.error ?? 'the Postgres test cluster did not answer');
+  return reply.url;
+}
+
+const KEPT_KEYS_SQL = 'SELECT count(*) AS keys, coalesce(sum(octet_length(body)), 0) AS "bodyBytes" FROM idempotency_keys';
+
+async function keptKeys(where: { dbPath?: string; pg?: string }): Promise<{ keys: number; bodyBytes: number }> {
+  if (where.pg !== undefined) {
+    const client = new pg.Client({ connectionString: where.pg });
+    await client.connect();
+    try {
+      const row = (await client.query(KEPT_KEYS_SQL)).rows[0] as { keys: string; bodyBytes: string };
+      return { keys: Number(row.keys), bodyBytes: Number(row.bodyBytes) };
+    } finally {
+      await client.end();
+    }
+  }
+  const db = new Database(where.dbPath as string, { readonly: true });
+  try {
+    return db.prepare(KEPT_KEYS_SQL.replace('octet_length(body)', 'length(CAST(body AS BLOB))')).get() as { keys: number; bodyBytes: number };
+  } finally {
+    db.close();
+  }
+}
+
+export async function startTestMaster(opts: TestMasterOptions = {}): Promise<TestMaster> {
+  const { storage = 'sqlite', ...options } = opts;
   const dir = mkdtempSync(join(tmpdir(), 'vantage-master-'));
-  const dbPath = opts.dbPath ?? join(dir, 'master.sqlite');
-  const master = await startMaster({ port: 0, ...opts, dbPath });
+  const where =
+    storage === 'postgres'
+      ? { pg: options.pg ?? (await newTestDatabase()), dbPath: undefined }
+      : { pg: undefined, dbPath: options.dbPath ?? join(dir, 'master.sqlite') };
+  const master = await startMaster({ port: 0, ...options, ...where });
   adminTokens.set(master.url, master.adminToken);
   return {
     ...master,
-    dbPath,
+    storage,
+    ...where,
+    keptKeys: () => keptKeys(where),
     dispose: async () => {
       adminTokens.delete(master.url);
       await master.close();
