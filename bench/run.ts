@@ -10,7 +10,7 @@
  * duplicated writes) fails or a figure could not be measured. There are no
  * timing assertions.
  *
- * Options: --quick, --only=reads,writes,flush,invalidation,coldStart,growth,longTasks,
+ * Options: --quick, --only=reads,writes,flush,invalidation,coldStart,growth,longTasks,fanout,
  *          --out=FILE (JSON), --no-md (do not write BENCHMARKS.md), --md (write it in quick mode too),
  *          --page=bench|demo (measure from /bench/live.html, the default, or from the demo UI's page),
  *          --storage=disk|memory (persistent profiles on disk, the default, or incognito contexts with storage in memory),
@@ -22,6 +22,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { coldStartFigure } from './figures/cold-start.js';
+import { fanoutFigure } from './figures/fanout.js';
 import { flushFigure } from './figures/flush.js';
 import { growthFigure } from './figures/growth.js';
 import { invalidationFigure } from './figures/invalidation.js';
@@ -36,7 +37,7 @@ import { entrySizes } from './lib/sizes.js';
 import { prepareSite } from './lib/site.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
-const FIGURES = ['reads', 'writes', 'flush', 'invalidation', 'coldStart', 'growth', 'longTasks'] as const;
+const FIGURES = ['reads', 'writes', 'flush', 'invalidation', 'coldStart', 'growth', 'longTasks', 'fanout'] as const;
 type FigureName = (typeof FIGURES)[number];
 
 const { values } = parseArgs({
@@ -141,6 +142,7 @@ try {
   await run('coldStart', () => coldStartFigure(h, counts, progress));
   await run('growth', () => growthFigure(h, counts, progress));
   await run('longTasks', () => longTasksFigure(h, counts, progress));
+  await run('fanout', () => fanoutFigure(quick, progress, checks));
 
   results.durationS = Math.round((Date.now() - started) / 1000);
   mkdirSync(dirname(outFile), { recursive: true });

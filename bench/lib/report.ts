@@ -1,6 +1,7 @@
 /** The results file's shape, and BENCHMARKS.md rendered from it. */
 import type { EntrySize } from './sizes.js';
 import type { ColdStartResult } from '../figures/cold-start.js';
+import type { FanoutLevel } from '../figures/fanout.js';
 import { ROW_SELECTOR } from '../figures/cold-start.js';
 import type { FlushRun } from '../figures/flush.js';
 import type { GrowthLevel } from '../figures/growth.js';
@@ -37,6 +38,7 @@ export interface Results {
     coldStart?: ColdStartResult;
     growth?: GrowthLevel[];
     longTasks?: ScrollRun[];
+    fanout?: FanoutLevel[];
   };
   /** What an app ships: the page and worker entries, bundled, minified and gzipped (bench/lib/sizes.ts). */
   sizes?: { page: EntrySize; worker: EntrySize };
@@ -61,7 +63,7 @@ function vs(label: string, ours: Summary | undefined, altLabel: string, alt: Sum
 }
 
 export function renderMarkdown(r: Results): string {
-  const { reads, writes, flush, invalidation, coldStart, growth, longTasks } = r.figures;
+  const { reads, writes, flush, invalidation, coldStart, growth, longTasks, fanout } = r.figures;
   const m = r.machine;
   const c = r.counts;
   const out: string[] = [];
@@ -266,6 +268,25 @@ export function renderMarkdown(r: Results): string {
       'How: a `PerformanceObserver({type: \'longtask\'})` in the page while it reads 20 pages in a row through `window.live` and appends each ' +
         'page’s 50 rows as `<li>` to a list, one animation frame per page; first with a cold cache (misses), then the same pages again (hits). ' +
         'Long tasks in the service worker are not visible to the page.',
+      '',
+    );
+  }
+
+  if (fanout?.length) {
+    p(
+      '## 8. Change-feed fan-out over two masters on Postgres',
+      '',
+      '| SSE subscribers (over 2 masters) | writes | writes/s asked / sustained | write answered p50 / p95 / p99 | change to subscriber p50 / p95 / p99 | lost | duplicated or out of order |',
+      '|---|---|---|---|---|---|---|',
+      ...fanout.map(
+        (f) =>
+          `| ${int(f.subscribers)} | ${f.writes} | ${f.targetRatePerS} / ${f.writeRatePerS} | ${pct(f.writeMs)} | ${pct(f.deliveryMs)} | ${f.lost} | ${f.duplicated} |`,
+      ),
+      '',
+      'How (`bench/figures/fanout.ts`): a throwaway durable PostgreSQL cluster (fsync and synchronous commit on), two masters as child processes ' +
+        'on one database (`--pg`, connection caps raised), and the subscribers in the bench process (raw `node:http`, not browsers), half on each ' +
+        'master, all on one table. Writes at a steady rate alternate between the masters; latency runs from sending a write to a subscriber ' +
+        'reading its change, over every (write, subscriber) pair. Every subscriber must hear every write once, in order.',
       '',
     );
   }
