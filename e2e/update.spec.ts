@@ -1,28 +1,40 @@
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { expect, launchMaster, openDemo, test } from './fixtures.js';
+import type { BrowserContext } from '@playwright/test';
+import { expect, launchMaster, openDemo, test, type Master } from './fixtures.js';
 
-test('the page knows a new worker is waiting and activates it; the new worker flushes what the old one queued', async ({ context }) => {
+/**
+ * The demo from a site of its own, so a test can deploy a new version: the page
+ * is open and settled (the list's background refetch done, so chaos meets
+ * writes only), and `deploy` rewrites the worker and waits for the banner.
+ */
+async function updatableDemo(context: BrowserContext) {
   const site = mkdtempSync(join(tmpdir(), 'vl-site-'));
   cpSync('demo-app/dist', site, { recursive: true });
-  const master = await launchMaster({ staticDir: site });
-  try {
-    const page = await openDemo(context, master.url);
-    const oldVersion = (await page.evaluate(() => window.vantageInfo())).version;
-    // The list's background refetch (swr) is done, so the chaos below meets writes only.
-    await expect(page.getByTestId('status-stale')).toHaveText('fresh');
+  const master: Master = await launchMaster({ staticDir: site });
+  const page = await openDemo(context, master.url);
+  const oldVersion = (await page.evaluate(() => window.vantageInfo())).version;
+  await expect(page.getByTestId('status-stale')).toHaveText('fresh');
+  const deploy = async (version: string) => {
+    const sw = join(site, 'sw.js');
+    writeFileSync(sw, readFileSync(sw, 'utf8').replaceAll(oldVersion, version));
+    await page.evaluate(async () => (await navigator.serviceWorker.getRegistration())!.update());
+    await expect(page.getByTestId('update-banner')).toBeVisible();
+  };
+  return { master, page, oldVersion, deploy };
+}
 
+test('the page knows a new worker is waiting and activates it; the new worker flushes what the old one queued', async ({ context }) => {
+  const { master, page, oldVersion, deploy } = await updatableDemo(context);
+  try {
     // The master refuses the first two attempts and asks for ten minutes' rest, so the old worker goes quiet with the op queued.
     await master.chaos({ failNext: 2, failStatus: 503, retryAfterSec: 600 });
     await page.evaluate(() => window.live.insert('u', { name: 'Upside-down Cake', price: 14 }, { wait: 'queued' }));
     await expect.poll(async () => (await master.api('/admin/chaos')).body.failNext).toBe(0);
     expect((await page.evaluate(() => window.live.pending())).map((op) => ('id' in op ? op.id : op.opId))).toEqual(['u']);
 
-    const sw = join(site, 'sw.js');
-    writeFileSync(sw, readFileSync(sw, 'utf8').replaceAll(oldVersion, 'v2-e2e'));
-    await page.evaluate(async () => (await navigator.serviceWorker.getRegistration())!.update());
-    await expect(page.getByTestId('update-banner')).toBeVisible();
+    await deploy('v2-e2e');
     expect((await page.evaluate(() => window.vantageInfo())).version).toBe(oldVersion);
 
     await Promise.all([page.waitForEvent('load'), page.getByTestId('update-reload').click()]);
@@ -39,14 +51,8 @@ test('the page knows a new worker is waiting and activates it; the new worker fl
 
 test('an update with 1,000 writes queued shows the app at once and sends the backlog after activation, each write once', async ({ context }) => {
   test.setTimeout(180_000);
-  const site = mkdtempSync(join(tmpdir(), 'vl-site-'));
-  cpSync('demo-app/dist', site, { recursive: true });
-  const master = await launchMaster({ staticDir: site });
+  const { master, page, deploy } = await updatableDemo(context);
   try {
-    const page = await openDemo(context, master.url);
-    const oldVersion = (await page.evaluate(() => window.vantageInfo())).version;
-    // The list's background refetch (swr) is done, so the chaos below meets writes only.
-    await expect(page.getByTestId('status-stale')).toHaveText('fresh');
     // The old worker is told to rest ten minutes, so the whole backlog is left for the new one.
     await master.chaos({ failNext: 2, failStatus: 503, retryAfterSec: 600 });
     await page.evaluate(async () => {
@@ -56,10 +62,7 @@ test('an update with 1,000 writes queued shows the app at once and sends the bac
     // Each write now takes a while on the master: sending the backlog takes far longer than a reload.
     await master.chaos({ latencyMs: 15 });
 
-    const sw = join(site, 'sw.js');
-    writeFileSync(sw, readFileSync(sw, 'utf8').replaceAll(oldVersion, 'v2-backlog'));
-    await page.evaluate(async () => (await navigator.serviceWorker.getRegistration())!.update());
-    await expect(page.getByTestId('update-banner')).toBeVisible();
+    await deploy('v2-backlog');
     await Promise.all([page.waitForEvent('load'), page.getByTestId('update-reload').click()]);
     await page.evaluate(() => window.vantageReady);
     const info = await page.evaluate(() => window.vantageInfo());
