@@ -153,7 +153,8 @@ export interface SseClient {
 export function openSse(url: string, headers: Record<string, string> = {}): Promise<SseClient> {
   return new Promise((resolve, reject) => {
     const frames = new Collector<SseFrame>();
-    const req: ClientRequest = request(url, { headers: { Accept: 'text/event-stream', ...headers } }, (res) => {
+    // agent: false, a connection of its own: a pooled keep-alive socket the server is closing fails with "socket hang up".
+    const req: ClientRequest = request(url, { agent: false, headers: { Accept: 'text/event-stream', ...headers } }, (res) => {
       res.setEncoding('utf8');
       let buffer = '';
       let fields: { id?: string; event?: string; data: string[] } = { data: [] };
