@@ -127,7 +127,8 @@ test('a write the master rejects shows up as a dead letter in every tab', async 
 });
 
 test("a failed flush registers Background Sync, whose event sends the op without waiting out the master's Retry-After", async ({ context, master }) => {
-  const page = await openDemo(context, master.url);
+  // ui=off: a list read by the demo's UI would take the one injected failure meant for the write.
+  const page = await openDemo(context, `${master.url}/?ui=off`);
   await recordEvents(page);
   await master.chaos({ failNext: 1, failStatus: 503, retryAfterSec: 600 });
   await page.evaluate(() => window.live.insert('s', { name: 'Stollen', price: 17 }, { wait: 'queued' }));

@@ -8,8 +8,16 @@ test('the tour CLI plays every command of the Rust demo, with timings, and keeps
   test.setTimeout(180_000);
   const dir = testInfo.outputPath('tour');
   const port = String(20_000 + Math.floor(Math.random() * 20_000));
-  const demo = async (...args: string[]) =>
-    (await run(process.execPath, ['--import', 'tsx', 'demo-app/tour/cli.ts', '--profile', `${dir}/profile`, '--master', `${dir}/master.sqlite`, '--port', port, ...args])).stdout;
+  // A failed run shows what the tour printed up to the step that failed or stalled (the CLI gives each step 60 s).
+  const demo = async (...args: string[]) => {
+    const argv = ['--import', 'tsx', 'demo-app/tour/cli.ts', '--profile', `${dir}/profile`, '--master', `${dir}/master.sqlite`, '--port', port, ...args];
+    try {
+      return (await run(process.execPath, argv, { timeout: 150_000 })).stdout;
+    } catch (e) {
+      const { stdout, stderr } = e as { stdout?: string; stderr?: string };
+      throw new Error(`npm run demo -- ${args.join(' ')} failed:\n${stdout ?? ''}\n${stderr ?? ''}`);
+    }
+  };
 
   const tour = await demo('tour');
   const steps = tour.split('\n$ npm run demo -- ').slice(1);

@@ -199,19 +199,38 @@ const TOUR: Array<[string, string[]]> = [
 const steps: Array<[string, string[]]> = command === 'tour' ? TOUR : [[command!, args]];
 if (!steps.every(([name]) => name in commands)) fail(`unknown command "${command}"\n${USAGE}`, 2);
 
-const stage = await startStage({
+/** A step that stalls says which one it was, in one line, instead of hanging the tour. */
+const STEP_LIMIT_MS = 60_000;
+async function within<T>(label: string, work: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stalled = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${label} did not finish in ${STEP_LIMIT_MS / 1000} s`)), STEP_LIMIT_MS);
+  });
+  try {
+    return await Promise.race([work, stalled]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const stage = await within('starting the master and the browser', startStage({
   master: values.master!,
   profile: values.profile!,
   port,
   cache: values.cache!,
   headed: values.headed!,
   onEvent: values.debug ? (e) => say(`  [event] ${JSON.stringify(e)}`) : undefined,
-});
+}));
 try {
   for (const [name, stepArgs] of steps) {
     if (steps.length > 1) say(`\n$ npm run demo -- ${[name, ...stepArgs].join(' ')}`);
-    await commands[name]!(stage, stepArgs);
+    await within(`the step "${name}"`, commands[name]!(stage, stepArgs));
   }
+} catch (e) {
+  process.exitCode = 1;
+  console.error(e instanceof Error ? e.message : String(e));
 } finally {
-  await stage.close();
+  await within('closing the browser and the master', stage.close()).catch(() => undefined);
 }
+// A stalled step may still hold the event loop; a failed tour exits now.
+if (process.exitCode) process.exit(process.exitCode);
