@@ -283,7 +283,7 @@ test("the simulate panel changes the master's fault injection", async ({ context
 
   await page.getByTestId('sim-reset').click();
   await expect(page.getByTestId('sim-state')).toHaveText('no faults: the master behaves');
-  expect(await chaos()).toEqual({ latencyMs: 0, failNext: 0, failStatus: 503, retryAfterSec: 1, dropAfterCommit: 0, pauseFeed: false, refuseForMs: 0 });
+  expect(await chaos()).toEqual({ latencyMs: 0, failNext: 0, failOnlyWrites: false, failStatus: 503, retryAfterSec: 1, dropAfterCommit: 0, pauseFeed: false, refuseForMs: 0 });
 });
 
 test('a change made directly on the master shows in the list through the live feed', async ({ context, master }) => {
@@ -309,7 +309,7 @@ test('the inspector shows the queue with retries, the cache keys, and every even
 
   // The first attempt gets a 503; the second one goes through.
   // A slow master keeps the second attempt on screen long enough to read.
-  await master.chaos({ failNext: 1, failStatus: 503, retryAfterSec: 2, latencyMs: 1_500 });
+  await master.chaos({ failNext: 1, failOnlyWrites: true, failStatus: 503, retryAfterSec: 2, latencyMs: 1_500 });
   await addProduct(page, { id: 'e', name: 'Eclair', price: '4' });
   const op = page.getByTestId('queue-op');
   await expect(op.getByTestId('queue-op-label')).toHaveText('insert e');

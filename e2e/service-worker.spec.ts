@@ -130,7 +130,7 @@ test("a failed flush registers Background Sync, whose event sends the op without
   // ui=off: a list read by the demo's UI would take the one injected failure meant for the write.
   const page = await openDemo(context, `${master.url}/?ui=off`);
   await recordEvents(page);
-  await master.chaos({ failNext: 1, failStatus: 503, retryAfterSec: 600 });
+  await master.chaos({ failNext: 1, failOnlyWrites: true, failStatus: 503, retryAfterSec: 600 });
   await page.evaluate(() => window.live.insert('s', { name: 'Stollen', price: 17 }, { wait: 'queued' }));
   await waitForRecorded(page, { type: 'retrying' });
   const { retryAt } = await firstRecorded<{ retryAt: number }>(page, 'retrying');

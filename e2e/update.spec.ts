@@ -29,7 +29,7 @@ test('the page knows a new worker is waiting and activates it; the new worker fl
   const { master, page, oldVersion, deploy } = await updatableDemo(context);
   try {
     // The master refuses the first two attempts and asks for ten minutes' rest, so the old worker goes quiet with the op queued.
-    await master.chaos({ failNext: 2, failStatus: 503, retryAfterSec: 600 });
+    await master.chaos({ failNext: 2, failOnlyWrites: true, failStatus: 503, retryAfterSec: 600 });
     await page.evaluate(() => window.live.insert('u', { name: 'Upside-down Cake', price: 14 }, { wait: 'queued' }));
     await expect.poll(async () => (await master.api('/admin/chaos')).body.failNext).toBe(0);
     expect((await page.evaluate(() => window.live.pending())).map((op) => ('id' in op ? op.id : op.opId))).toEqual(['u']);
@@ -54,7 +54,7 @@ test('an update with 1,000 writes queued shows the app at once and sends the bac
   const { master, page, deploy } = await updatableDemo(context);
   try {
     // The old worker is told to rest ten minutes, so the whole backlog is left for the new one.
-    await master.chaos({ failNext: 2, failStatus: 503, retryAfterSec: 600 });
+    await master.chaos({ failNext: 2, failOnlyWrites: true, failStatus: 503, retryAfterSec: 600 });
     await page.evaluate(async () => {
       for (let i = 0; i < 1000; i++) await window.live.insert(`k${String(i).padStart(4, '0')}`, { name: `Backlog ${i}`, price: i % 50 }, { wait: 'queued' });
     });

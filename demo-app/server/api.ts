@@ -60,7 +60,7 @@ export async function handleApi(
   }
   if (!allow.includes(method)) throw methodNotAllowed(method, allow);
 
-  const failure = ctx.chaos.takeFailure();
+  const failure = ctx.chaos.takeFailure(method !== 'GET');
   if (failure !== undefined) {
     throw new HttpError(failure.status, 'injected_failure', 'failure injected by chaos settings', {
       'Retry-After': String(failure.retryAfterSec),

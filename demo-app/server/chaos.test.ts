@@ -20,6 +20,7 @@ it('reports, updates and resets the chaos state', async () => {
   expect(initial.body).toEqual({
     latencyMs: 0,
     failNext: 0,
+    failOnlyWrites: false,
     failStatus: 503,
     retryAfterSec: 1,
     dropAfterCommit: 0,
@@ -60,6 +61,14 @@ it('fails the next N requests with Retry-After, applying nothing', async () => {
   const after = await call(base, 'GET', '/api/flaky');
   expect(after.status).toBe(200);
   expect(after.body.total).toBe(0);
+});
+
+it('with failOnlyWrites, reads go through and the failures wait for writes', async () => {
+  await chaos({ failNext: 1, failOnlyWrites: true });
+  expect((await call(base, 'GET', '/api/flaky_writes')).status).toBe(200);
+  expect((await call(base, 'PUT', '/api/flaky_writes/x', { v: 1 })).status).toBe(503);
+  expect((await call(base, 'PUT', '/api/flaky_writes/x', { v: 1 })).status).toBe(200);
+  expect((await chaos({ failNext: 1, failOnlyWrites: 'yes' })).status).toBe(400);
 });
 
 it('uses the given failStatus', async () => {

@@ -5,6 +5,8 @@ import { isPlainObject } from './validate.js';
 export interface ChaosState {
   latencyMs: number;
   failNext: number;
+  /** The injected failures are for writes only: reads (a UI refreshing its list) go through untouched. */
+  failOnlyWrites: boolean;
   failStatus: number;
   retryAfterSec: number;
   dropAfterCommit: number;
@@ -32,7 +34,7 @@ function count(body: Record<string, unknown>, key: string, max: number): number 
   return value;
 }
 
-const KNOWN_KEYS = new Set(['latencyMs', 'failNext', 'failStatus', 'retryAfterSec', 'dropAfterCommit', 'pauseFeed', 'refuseForMs']);
+const KNOWN_KEYS = new Set(['latencyMs', 'failNext', 'failOnlyWrites', 'failStatus', 'retryAfterSec', 'dropAfterCommit', 'pauseFeed', 'refuseForMs']);
 
 /**
  * Fault injection for client tests. A server started without chaos keeps a
@@ -41,6 +43,7 @@ const KNOWN_KEYS = new Set(['latencyMs', 'failNext', 'failStatus', 'retryAfterSe
 export class Chaos {
   private latencyMs = 0;
   private failNext = 0;
+  private failOnlyWrites = false;
   private failStatus = DEFAULT_FAIL_STATUS;
   private retryAfterSec = DEFAULT_RETRY_AFTER_SEC;
   private dropAfterCommit = 0;
@@ -55,8 +58,8 @@ export class Chaos {
     for (const key of Object.keys(body)) {
       if (!KNOWN_KEYS.has(key)) throw new HttpError(400, 'invalid_body', `unknown chaos setting "${key}"`);
     }
-    if (body.pauseFeed !== undefined && typeof body.pauseFeed !== 'boolean') {
-      throw new HttpError(400, 'invalid_body', 'pauseFeed must be a boolean');
+    for (const key of ['pauseFeed', 'failOnlyWrites']) {
+      if (body[key] !== undefined && typeof body[key] !== 'boolean') throw new HttpError(400, 'invalid_body', `${key} must be a boolean`);
     }
     const latencyMs = count(body, 'latencyMs', MAX_MS);
     const failNext = count(body, 'failNext', 1_000_000);
@@ -71,6 +74,7 @@ export class Chaos {
     if (latencyMs !== undefined) this.latencyMs = latencyMs;
     if (failNext !== undefined) {
       this.failNext = failNext;
+      this.failOnlyWrites = body.failOnlyWrites === true;
       this.failStatus = failStatus ?? DEFAULT_FAIL_STATUS;
       this.retryAfterSec = retryAfterSec ?? DEFAULT_RETRY_AFTER_SEC;
     } else {
@@ -85,6 +89,7 @@ export class Chaos {
   reset(): void {
     this.latencyMs = 0;
     this.failNext = 0;
+    this.failOnlyWrites = false;
     this.failStatus = DEFAULT_FAIL_STATUS;
     this.retryAfterSec = DEFAULT_RETRY_AFTER_SEC;
     this.dropAfterCommit = 0;
@@ -96,6 +101,7 @@ export class Chaos {
     return {
       latencyMs: this.latencyMs,
       failNext: this.failNext,
+      failOnlyWrites: this.failOnlyWrites,
       failStatus: this.failStatus,
       retryAfterSec: this.retryAfterSec,
       dropAfterCommit: this.dropAfterCommit,
@@ -113,8 +119,8 @@ export class Chaos {
   }
 
   /** Consumes one injected failure, if any are pending. */
-  takeFailure(): InjectedFailure | undefined {
-    if (this.failNext === 0) return undefined;
+  takeFailure(write: boolean): InjectedFailure | undefined {
+    if (this.failNext === 0 || (this.failOnlyWrites && !write)) return undefined;
     this.failNext -= 1;
     return { status: this.failStatus, retryAfterSec: this.retryAfterSec };
   }
