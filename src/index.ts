@@ -8,6 +8,7 @@
 export type { Id, Row, PageRequest, TableLike, WriteOptions } from './types.js';
 export { LiveTable, type LiveTableOptions, type LiveTableEvent, type ReadResult, type ReadOptions, type Freshness } from './live-table.js';
 export { RestTable, type RestTableOptions } from './master/rest-table.js';
+export { ADAPTERS, jsonServerAdapter, postgrestAdapter, vantageAdapter, type Delivery, type RestAdapter, type RestAnswer, type RestCall, type RestFailure, type WriteContext } from './master/adapters.js';
 export { MemoryTable } from './master/memory-table.js';
 export { MemCache } from './cache/mem-cache.js';
 export { NoCache } from './cache/no-cache.js';

@@ -1,6 +1,7 @@
 import { AuthRequiredError, InvalidInputError, MasterRejectedError, MasterUnavailableError, UnexpectedResponseError } from '../errors.js';
-import { idPathSegment, idProblem } from '../ids.js';
+import { idProblem } from '../ids.js';
 import type { Id, PageRequest, Row, TableLike, WriteOptions } from '../types.js';
+import { vantageAdapter, type Delivery, type RestAdapter, type RestAnswer, type RestCall, type WriteContext } from './adapters.js';
 
 export interface RestTableOptions {
   /** The fetch to use; default the global one. Injected so tests and workers can wrap it. */
@@ -17,16 +18,19 @@ export interface RestTableOptions {
   headers?: () => Record<string, string> | Promise<Record<string, string>>;
   /** Statuses that mean "sign in again" (AuthRequiredError); default 401 and 419. */
   authStatuses?: number[];
+  /** How the backend spells tables, pages, writes and errors; default the vantage protocol (docs/protocol.md). */
+  adapter?: RestAdapter;
 }
 
 /** Page size used to read a whole table when `list()` is called without a page. */
 const WHOLE_TABLE_IPP = 1000;
 
 /**
- * A master over HTTP, speaking the protocol of ARCHITECTURE.md. Every write
- * sends its idempotency key as `Idempotency-Key`. Failures become typed errors:
- * MasterUnavailableError (transient: no answer, 408, 429, 5xx) or
- * MasterRejectedError (permanent: any other 4xx).
+ * A master over HTTP, speaking the protocol of ARCHITECTURE.md by default, or
+ * another backend's through an adapter (src/master/adapters.ts). Every write
+ * carries its idempotency key; the adapter says whether the backend hears it.
+ * Failures become typed errors: MasterUnavailableError (transient: no answer,
+ * 408, 429, 5xx) or MasterRejectedError (permanent: any other 4xx).
  */
 export class RestTable implements TableLike {
   readonly idField: string;
@@ -35,6 +39,7 @@ export class RestTable implements TableLike {
   private readonly url: string;
   private readonly headers: RestTableOptions['headers'];
   private readonly authStatuses: number[];
+  readonly adapter: RestAdapter;
 
   /**
    * @param apiBase where the tables live, e.g. "/api" or "https://example.com/api"
@@ -51,6 +56,12 @@ export class RestTable implements TableLike {
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.headers = opts.headers;
     this.authStatuses = opts.authStatuses ?? [401, 419];
+    this.adapter = opts.adapter ?? vantageAdapter;
+  }
+
+  /** What a retried write whose answer was lost turns into, for this backend. */
+  get delivery(): Delivery {
+    return this.adapter.delivery;
   }
 
   async list(req?: PageRequest): Promise<Array<[Id, Row]>> {
@@ -65,62 +76,89 @@ export class RestTable implements TableLike {
 
   /** One page with the master's `total` row count. */
   async page(req: PageRequest): Promise<{ rows: Array<[Id, Row]>; total: number }> {
-    const body = (await this.request('GET', `?page=${req.page}&ipp=${req.ipp}`)) as { rows: Row[]; total: number };
-    return { rows: body.rows.map((row) => [this.idOf(row), row]), total: body.total };
+    const { rows, total } = this.adapter.readPage(await this.send(this.adapter.list(req, this.idField)));
+    return { rows: rows.map((row) => [this.idOf(row), row]), total };
   }
 
   async get(id: Id): Promise<Row | undefined> {
     try {
-      return (await this.request('GET', this.path(id))) as Row;
+      return this.adapter.readRow(await this.send(this.adapter.get(this.checked(id), this.idField)));
     } catch (err) {
       if (err instanceof MasterRejectedError && err.status === 404) return undefined;
       throw err;
     }
   }
 
+  /**
+   * Without idempotency keys, a retried insert whose first answer was lost
+   * finds its own row (a 409): it counts as applied when the stored row holds
+   * every field that was sent, and is refused otherwise.
+   */
   async insert(id: Id, row: Row, opts?: WriteOptions): Promise<Row> {
-    return (await this.request('POST', '', { ...row, [this.idField]: id }, opts)) as Row;
+    const sent = { ...row, [this.idField]: id };
+    try {
+      return await this.write(this.adapter.insert(sent, context(opts)));
+    } catch (err) {
+      if (this.adapter.delivery.idempotencyKeys || !(err instanceof MasterRejectedError && err.status === 409)) throw err;
+      const stored = await this.get(id);
+      if (stored && holds(stored, sent)) return stored;
+      throw err;
+    }
   }
 
   async insertReturnId(row: Row, opts?: WriteOptions): Promise<Id> {
-    return this.idOf((await this.request('POST', '', row, opts)) as Row);
+    return this.idOf(await this.write(this.adapter.insert(row, context(opts))));
   }
 
   async replace(id: Id, row: Row, opts?: WriteOptions): Promise<Row> {
-    return (await this.request('PUT', this.path(id), { ...row, [this.idField]: id }, opts)) as Row;
+    return this.write(this.adapter.replace(this.checked(id), { ...row, [this.idField]: id }, this.idField, context(opts)));
   }
 
   async patch(id: Id, partial: Row, opts?: WriteOptions): Promise<Row> {
-    return (await this.request('PATCH', this.path(id), partial, opts)) as Row;
+    return this.write(this.adapter.patch(this.checked(id), partial, this.idField, context(opts)));
   }
 
   // A 404 means the row is already gone, which is what the caller asked for.
   async delete(id: Id, opts?: WriteOptions): Promise<void> {
     try {
-      await this.request('DELETE', this.path(id), undefined, opts);
+      await this.send(this.adapter.delete(this.checked(id), this.idField, context(opts)));
     } catch (err) {
       if (!(err instanceof MasterRejectedError && err.status === 404)) throw err;
     }
   }
 
+  /** One request when the backend has one for it; otherwise every row, one by one (not atomic). */
   async deleteAll(opts?: WriteOptions): Promise<void> {
-    await this.request('DELETE', '', undefined, opts);
+    if (this.adapter.deleteAll) {
+      await this.send(this.adapter.deleteAll(this.idField, context(opts)));
+      return;
+    }
+    for (const [id] of await this.list()) await this.delete(id, opts);
   }
 
-  private path(id: Id): string {
+  /** A write's answer: the row as the backend stored it. An answer without one means there was no such row. */
+  private async write(call: RestCall): Promise<Row> {
+    const answer = await this.send(call);
+    const row = this.adapter.readRow(answer);
+    if (row === undefined) throw new MasterRejectedError(404, 'not_found', `${call.method} ${this.url}${call.path}: ${answer.status} with no row: no such row`);
+    return row;
+  }
+
+  private checked(id: Id): Id {
     const problem = idProblem(id);
     if (problem) throw new InvalidInputError(`Invalid id ${JSON.stringify(id)}: ${problem}`);
-    return `/${idPathSegment(id)}`;
+    return id;
   }
 
   private idOf(row: Row): Id {
     return String(row[this.idField]);
   }
 
-  private async request(method: string, path: string, body?: Row, opts?: WriteOptions): Promise<unknown> {
-    const headers: Record<string, string> = { ...(await this.headers?.()), accept: 'application/json' };
+  /** The HTTP every adapter shares: credentials, timeout, no redirects, and typed errors. */
+  private async send(call: RestCall): Promise<RestAnswer> {
+    const { method, path, body } = call;
+    const headers: Record<string, string> = { ...(await this.headers?.()), accept: 'application/json', ...call.headers };
     if (body !== undefined) headers['content-type'] = 'application/json';
-    if (opts?.idempotencyKey) headers['idempotency-key'] = opts.idempotencyKey;
     const url = this.url + path;
     let res: Response;
     try {
@@ -140,26 +178,34 @@ export class RestTable implements TableLike {
     }
     if (this.authStatuses.includes(res.status)) throw new AuthRequiredError(`${method} ${url}: ${res.status}: sign in again`, res.status);
     const text = await res.text().catch(() => '');
-    const json = parseJson(text);
+    const answer: RestAnswer = { status: res.status, headers: res.headers, json: parseJson(text), text };
     if (res.ok) {
-      if (json === undefined && !(res.status === 204 || (method === 'DELETE' && !text))) {
+      if (answer.json === undefined && !(res.status === 204 || (method === 'DELETE' && !text))) {
         throw new UnexpectedResponseError(res.status, `${method} ${url}: ${res.status} without a JSON body (${res.headers.get('content-type') ?? 'no content type'}): not the master's answer`);
       }
-      return json;
+      return answer;
     }
-    const error = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
-    const message = `${method} ${url}: ${res.status} ${error?.message ?? (text.slice(0, 200) || res.statusText)}`;
-    const status = res.status;
-    // 409 for a key still being processed (the IETF Idempotency-Key draft): the first request may yet finish.
-    if (status === 408 || status === 429 || status >= 500 || (status === 409 && error?.code === KEY_IN_PROGRESS)) {
+    const failure = this.adapter.readFailure(answer);
+    const status = failure.status ?? res.status;
+    const message = `${method} ${url}: ${status} ${failure.message || res.statusText}`;
+    if (failure.transient ?? (status === 408 || status === 429 || status >= 500)) {
       throw new MasterUnavailableError(message, status, retryAfterMs(res.headers.get('retry-after')));
     }
-    throw new MasterRejectedError(status, error?.code ?? `http_${status}`, message);
+    throw new MasterRejectedError(status, failure.code, message);
   }
 }
 
-/** The error code of a 409 that means "this Idempotency-Key is still being processed" (docs/protocol.md). */
-export const KEY_IN_PROGRESS = 'idempotency_key_in_progress';
+/** What a write carries to its adapter besides the row. */
+function context(opts: WriteOptions | undefined): WriteContext {
+  return { idempotencyKey: opts?.idempotencyKey };
+}
+
+/** Whether `stored` holds every field of `sent` with the same value (the backend may add fields of its own). */
+function holds(stored: Row, sent: Row): boolean {
+  return Object.entries(sent).every(([k, v]) => JSON.stringify(stored[k]) === JSON.stringify(v));
+}
+
+export { KEY_IN_PROGRESS } from './adapters.js';
 
 function parseJson(text: string): unknown {
   if (!text) return undefined;
