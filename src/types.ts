@@ -1,3 +1,5 @@
+import type { Delivery } from './master/adapters.js';
+
 /** A row's primary key, as the master spells it. */
 export type Id = string;
 
@@ -32,4 +34,6 @@ export interface TableLike {
   patch(id: Id, partial: Row, opts?: WriteOptions): Promise<Row>;
   delete(id: Id, opts?: WriteOptions): Promise<void>;
   deleteAll(opts?: WriteOptions): Promise<void>;
+  /** What a retried write whose answer was lost turns into (RestTable: its adapter's); undefined for a table in this process. */
+  readonly delivery?: Delivery;
 }

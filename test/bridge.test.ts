@@ -8,9 +8,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { IdbQueue } from '../src/queue/idb-queue.js';
 import { callWorker, connectLiveTable, hostLiveStream } from '../src/page.js';
 import { serveLiveTables, type WorkerScope } from '../src/worker.js';
-import { BridgeTimeoutError, LiveTable, ManualLiveStream, MemCache, MasterRejectedError, type LiveEvent } from '../src/index.js';
+import { BridgeTimeoutError, jsonServerAdapter, LiveTable, ManualLiveStream, MemCache, MasterRejectedError, RestTable, type LiveEvent, type TableLike } from '../src/index.js';
 import type { LockManagerLike } from '../src/bridge/leader.js';
-import { PROTOCOL_VERSION, type PortMessage } from '../src/bridge/protocol.js';
+import { PROTOCOL_VERSION, type PortMessage, type WorkerInfo } from '../src/bridge/protocol.js';
 import { ManualEnv } from './support/manual-env.js';
 import { productsMaster } from './support/tables.js';
 
@@ -21,13 +21,13 @@ const cleanups: Array<() => void> = [];
 afterEach(() => cleanups.splice(0).forEach((c) => c()));
 
 /** A worker scope the bridge serves on, and a container whose worker delivers to it; `lose` drops the replies of the next deliveries (a worker stopped after doing the work). */
-function harness(opts: { online?: boolean; cache?: MemCache } = {}) {
+function harness(opts: { online?: boolean; cache?: MemCache; master?: TableLike } = {}) {
   const workerEnv = new ManualEnv();
   workerEnv.online = opts.online ?? true;
   const pageEnv = new ManualEnv();
   const master = productsMaster();
   const queue = new IdbQueue(`bridge-test-${++n}`);
-  const table = new LiveTable(master, 'products', opts.cache ?? new MemCache(), { queue, env: workerEnv });
+  const table = new LiveTable(opts.master ?? master, 'products', opts.cache ?? new MemCache(), { queue, env: workerEnv });
   const listeners: Record<string, Listener[]> = {};
   const scope: WorkerScope = { addEventListener: (type: string, l: Listener) => void (listeners[type] ??= []).push(l) } as unknown as WorkerScope;
   serveLiveTables({ products: table }, { scope, metaDbName: `bridge-meta-${n}` });
@@ -238,6 +238,15 @@ describe('the change feed leader (item 10)', () => {
     expect(opened).toEqual([undefined, '5']);
     await deliver(streams[1]!, { kind: 'updated', id: 'b', eventId: '6' });
     await until(async () => (await infoLastId(h)) === '6');
+  });
+});
+
+describe('info', () => {
+  it("reports each table's delivery guarantee: its RestTable adapter's, none for a table in this process", async () => {
+    const info = async (h: ReturnType<typeof harness>) => ((await callWorker({ kind: 'info' }, 'info', { ...h.bridge, env: undefined })) as WorkerInfo).tables[0]!;
+    expect((await info(harness({ master: new RestTable('http://127.0.0.1:9', 'products', { adapter: jsonServerAdapter }) }))).delivery).toMatch(/^at least once: /);
+    expect((await info(harness({ master: new RestTable('http://127.0.0.1:9', 'products') }))).delivery).toMatch(/^exactly once: /);
+    expect((await info(harness())).delivery).toBeUndefined();
   });
 });
 

@@ -123,6 +123,7 @@ const commands: Record<string, (s: Stage, args: string[]) => Promise<void>> = {
     for (const t of info.tables) {
       say(`table "${t.name}": cacheKey "${t.cacheKey}", masterIpp ${t.masterIpp}, cache ${t.cache}, queue ${t.queue}`);
       say(`  queue: ${t.pending} pending, ${t.dead} dead; stream ${t.stream}, last event id ${t.lastEventId ?? '(none)'}`);
+      if (t.delivery) say(`  delivery: ${t.delivery}`);
     }
     say(`master ${s.master.url} (${values.master}): ${stats.writes} writes and ${stats.replays} idempotent replays since it started, last event ${stats.events}`);
     say(`browser profile ${values.profile}: cache and queue persist between runs`);

@@ -91,7 +91,7 @@ export interface WorkerInfo {
   version: string;
   /** Who is signed in, for a worker that serves tables per user (undefined: no one, or tables for everyone). */
   user?: string;
-  tables: Array<{ name: string; cacheKey: string; masterIpp: number; cache: string; queue: string; pending: number; dead: number; lastEventId?: string; stream: StreamState; authRequired: boolean }>;
+  tables: Array<{ name: string; cacheKey: string; masterIpp: number; cache: string; queue: string; pending: number; dead: number; lastEventId?: string; stream: StreamState; authRequired: boolean; delivery?: string }>;
 }
 
 /** Anything tagged as ours, whatever its version (so a mismatch can be answered). */

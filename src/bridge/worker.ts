@@ -183,6 +183,7 @@ export function serveLiveTables(tables: Record<string, LiveTable> | TablesFor, o
         lastEventId: await (await meta.get()).get('lastEventId', resumeKey(name)),
         stream: streamStates.get(name) ?? 'closed',
         authRequired: t.authRequired,
+        delivery: t.master.delivery?.summary,
       })),
     ),
   });

@@ -87,7 +87,10 @@ export interface RestAdapter {
 export const KEY_IN_PROGRESS = 'idempotency_key_in_progress';
 
 const slash = (id: Id) => `/${idPathSegment(id)}`;
-const withKey = (w: WriteContext): Record<string, string> => (w.idempotencyKey ? { 'idempotency-key': w.idempotencyKey } : {});
+const withKey = (w: WriteContext): Record<string, string> => ({
+  ...(w.idempotencyKey ? { 'idempotency-key': w.idempotencyKey } : {}),
+  ...(w.version ? { 'if-match': w.version } : {}),
+});
 const messageOf = (answer: RestAnswer) => answer.text.slice(0, 200);
 
 /**
@@ -100,7 +103,7 @@ export const vantageAdapter: RestAdapter = {
   delivery: {
     idempotencyKeys: true,
     ifMatch: false,
-    summary: 'exactly once: the master replays a retried Idempotency-Key',
+    summary: 'exactly once: the master replays a retried Idempotency-Key (for as long as it keeps keys; an older retry becomes a dead letter, outcome unknown)',
   },
   list: (p) => ({ method: 'GET', path: `?page=${p.page}&ipp=${p.ipp}` }),
   readPage(answer) {
@@ -114,6 +117,7 @@ export const vantageAdapter: RestAdapter = {
   delete: (id, _f, w) => ({ method: 'DELETE', path: slash(id), headers: withKey(w) }),
   deleteAll: (_f, w) => ({ method: 'DELETE', path: '', headers: withKey(w) }),
   readRow: (answer) => answer.json as Row | undefined,
+  readVersion: (answer) => answer.headers.get('etag') ?? undefined,
   readFailure(answer) {
     const error = (answer.json as { error?: { code?: string; message?: string } } | undefined)?.error;
     return {

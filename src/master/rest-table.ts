@@ -195,7 +195,7 @@ export class RestTable implements TableLike {
   }
 }
 
-/** What a write carries to its adapter besides the row. */
+/** What a write carries to its adapter besides the row (a known row version goes in `version` once the queue records one). */
 function context(opts: WriteOptions | undefined): WriteContext {
   return { idempotencyKey: opts?.idempotencyKey };
 }
