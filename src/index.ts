@@ -18,6 +18,7 @@ export { IdbQueue } from './queue/idb-queue.js';
 export { SseLiveStream, type SseLiveStreamOptions } from './stream/sse.js';
 export { WebSocketLiveStream, type WebSocketLiveStreamOptions } from './stream/websocket.js';
 export { ManualLiveStream } from './stream/manual.js';
+export { PollingLiveStream, type PollingOptions } from './stream/polling.js';
 export {
   VantageError,
   MasterRejectedError,

@@ -18,6 +18,7 @@ import {
   MasterUnavailableError,
   MemCache,
   MemQueue,
+  PollingLiveStream,
   postgrestAdapter,
   RestTable,
   type RestAdapter,
@@ -157,6 +158,22 @@ describe.each<[string, RestAdapter, () => Promise<Backend>]>([
     net.dropNext('PATCH');
     await expect(products.patch('p03', { price: 33 })).rejects.toBeInstanceOf(MasterUnavailableError);
     expect(await products.patch('p03', { price: 33 })).toEqual({ id: 'p03', name: 'Product 3', price: 33 });
+  });
+
+  it('a polling feed makes reads fresh: a change made on the backend invalidates the cached page', async () => {
+    const stream = new PollingLiveStream({ intervalMs: 50, probe: () => products.page({ page: 1, ipp: 10 }) });
+    const live = new LiveTable(products, 'products', new MemCache(), { stream, masterIpp: 10 });
+    const heard = () => new Promise<void>((resolve) => live.subscribe((e) => e.type === 'invalidated' && e.reason === 'event' && resolve()));
+    await heard(); // the first look
+    expect((await live.read({ page: 1 })).source).toBe('master');
+    expect((await live.read({ page: 1 })).source).toBe('cache');
+    const changed = heard();
+    await new RestTable(backend.apiBase, 'products', { adapter }).patch('p02', { name: 'Renamed elsewhere' });
+    await changed;
+    const read = await live.read({ page: 1 });
+    expect(read.source).toBe('master');
+    expect(read.rows.find(([id]) => id === 'p02')?.[1]).toMatchObject({ name: 'Renamed elsewhere' });
+    live.close();
   });
 
   it('turns failures into typed errors', async () => {
