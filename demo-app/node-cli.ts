@@ -9,6 +9,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ManualLiveStream } from '../src/stream/manual.js';
+import { API_USAGE, ApiUsageError, runApiMode } from './api-mode.js';
 import { configureLogging, LiveTable, MemCache, MemoryTable, NoCache, type Id, type LogRecord, type Row } from '../src/index.js';
 
 const SAMPLE: Array<[Id, Row]> = [
@@ -25,7 +26,8 @@ commands:
   add ID NAME PRICE         insert through the LiveTable
   delete ID                 delete through the LiveTable
   event-then-list [--id ID] list, list, a change event, list again
-  info                      show the LiveTable's wiring`;
+  info                      show the LiveTable's wiring
+  ${API_USAGE}`;
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -34,6 +36,7 @@ const { values, positionals } = parseArgs({
     cache: { type: 'string', default: 'mem' },
     debug: { type: 'boolean', default: false },
     id: { type: 'string' },
+    data: { type: 'string', default: './demo-api.json' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -99,6 +102,11 @@ switch (command) {
     await timedList('after the event');
     break;
   }
+  case 'api':
+    await runApiMode(args, { data: values.data!, say: (line) => console.log(line) }).catch((e: unknown) =>
+      exit(e instanceof Error ? e.message : String(e), e instanceof ApiUsageError ? 2 : 1),
+    );
+    break;
   case 'info':
     console.log(`LiveTable "${live.cacheKey}"
   master:    MemoryTable "${master.name}" loaded from ${masterPath} (${master.size} rows, id field "${live.idField}")

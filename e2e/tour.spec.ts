@@ -43,6 +43,16 @@ test('the tour CLI plays every command of the Rust demo, with timings, and keeps
   expect(await demo('--cache', 'none', 'list')).toMatch(/list: miss \(master\) 3 rows/);
 });
 
+test('the tour CLI api mode: a LiveTable over json-server (a REST API no one here wrote) started on a free port', async ({}, testInfo) => {
+  const data = testInfo.outputPath('api.json');
+  const api = async (...args: string[]) => (await run(process.execPath, ['--import', 'tsx', 'demo-app/tour/cli.ts', '--data', data, 'api', 'products', ...args])).stdout;
+  expect(await api('list')).toMatch(/wrote sample products[\s\S]*first read: miss \(json-server\) 3 rows[\s\S]*second read: hit  \(cache\) 3 rows/);
+  expect(await api('add', 'd', 'Donut', '5')).toMatch(/add d: applied by json-server in [\d.]+ ms[\s\S]*list: miss \(json-server\) 4 rows[\s\S]*Donut/);
+  expect(await api('get', 'd')).toMatch(/first read: miss \(json-server\) \{"name":"Donut","price":5,"id":"d"\}[\s\S]*second read: hit  \(cache\)/);
+  expect(await api('info')).toMatch(/delivery: at least once: inserts with a client id are applied once/);
+  await expect(run(process.execPath, ['--import', 'tsx', 'demo-app/tour/cli.ts', '--data', data, 'api', 'products', 'frobnicate'])).rejects.toMatchObject({ code: 2 });
+});
+
 test('the tour CLI refuses an unknown command with usage', async () => {
   await expect(run(process.execPath, ['--import', 'tsx', 'demo-app/tour/cli.ts', 'frobnicate'])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('usage:') });
 });

@@ -32,6 +32,20 @@ describe('the Node demo CLI', () => {
     expect(await cli('info')).toMatch(/cache:\s+MemCache[\s\S]*queue:\s+MemQueue/);
   });
 
+  it('api: lists, gets, adds and deletes through a LiveTable over json-server started on a free port, and says what it guarantees', async () => {
+    const data = join(mkdtempSync(join(tmpdir(), 'vl-api-')), 'api.json');
+    const api = (...args: string[]) => cli('--data', data, 'api', 'products', ...args);
+    const list = await api('list');
+    expect(list).toContain(`wrote sample products to ${data}`);
+    expect(list).toMatch(/first read: miss \(json-server\) 3 rows\n\s+a\s+Apple Pie\s+12[\s\S]*second read: hit  \(cache\) 3 rows/);
+    expect(await api('add', 'd', 'Donut', '5')).toMatch(/add d: applied by json-server in [\d.]+ ms: \{"name":"Donut","price":5,"id":"d"\}\nlist: miss \(json-server\) 4 rows/);
+    expect(await api('get', 'd')).toMatch(/first read: miss \(json-server\) \{"name":"Donut","price":5,"id":"d"\}[\s\S]*second read: hit/);
+    expect(await api('delete', 'd')).toMatch(/delete d: applied by json-server\nlist: miss \(json-server\) 3 rows/);
+    expect(await api('info')).toMatch(/"json-server" adapter[\s\S]*delivery: at least once[\s\S]*idempotency keys replayed: no/);
+    await expect(cli('--data', data, 'api', 'orders', 'list')).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/404 no such row or table/) });
+    await expect(api('add', 'x', 'Name', 'cheap')).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('PRICE must be a number') });
+  });
+
   it('refuses an unknown command with usage and a non-zero exit', async () => {
     await expect(cli('frobnicate')).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('usage:') });
   });

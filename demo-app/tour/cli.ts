@@ -7,6 +7,7 @@
  */
 import { parseArgs } from 'node:util';
 import { opTarget } from '../../src/queue/types.js';
+import { API_USAGE, ApiUsageError, runApiMode } from '../api-mode.js';
 import { startStage, type Stage, type TableEvent } from './browser.js';
 
 const USAGE = `usage: npm run demo -- [flags] COMMAND
@@ -20,6 +21,7 @@ commands:
   info                       tables, cache, queue, stream, worker version
   offline-edit               edit offline, reload, reconnect: applied once
   tour                       all of the above, in order
+  ${API_USAGE}
 flags:
   --debug            print every event of the inspector log
   --master PATH      the master's SQLite file (default ./demo-master.sqlite)
@@ -38,6 +40,7 @@ const { values, positionals } = parseArgs({
     port: { type: 'string', default: '8787' },
     headed: { type: 'boolean', default: false },
     id: { type: 'string' },
+    data: { type: 'string', default: './demo-api.json' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -47,6 +50,12 @@ if (values.help || !command) fail(USAGE, values.help ? 0 : 2);
 if (!['idb', 'mem', 'none'].includes(values.cache!)) fail(`--cache must be idb, mem or none, got "${values.cache}"`, 2);
 const port = Number(values.port);
 if (!Number.isInteger(port) || port <= 0 || port > 65535) fail(`--port must be a port number, got "${values.port}"`, 2);
+
+// A REST API no one here wrote: no browser and no master, json-server and a LiveTable in this process.
+if (command === 'api') {
+  await runApiMode(args, { data: values.data!, say: (line) => console.log(line) }).catch((e: unknown) => fail(e instanceof Error ? e.message : String(e), e instanceof ApiUsageError ? 2 : 1));
+  process.exit(0);
+}
 
 type Read = { rows: Array<[string, Record<string, unknown>]>; source: string; stale: boolean; pendingIds: string[]; ms: number };
 

@@ -155,9 +155,10 @@ export const jsonServerAdapter: RestAdapter = {
   delete: (id) => ({ method: 'DELETE', path: slash(id) }),
   readRow: (answer) => answer.json as Row | undefined,
   readFailure(answer) {
-    const message = (answer.json as { error?: { message?: string } } | undefined)?.error?.message ?? messageOf(answer);
     if (answer.status === 500 && /duplicate id/i.test(answer.text)) return { code: 'duplicate_id', message: 'a row with this id exists', status: 409 };
-    return { code: answer.status === 404 ? 'not_found' : `http_${answer.status}`, message: message || (answer.status === 404 ? 'no such row' : '') };
+    // A 404 is an empty object: no such row, or no such table in the data file.
+    if (answer.status === 404) return { code: 'not_found', message: 'no such row or table' };
+    return { code: `http_${answer.status}`, message: messageOf(answer) };
   },
 };
 
