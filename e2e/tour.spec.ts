@@ -33,6 +33,7 @@ test('the tour CLI plays every command of the Rust demo, with timings, and keeps
   expect(event).toMatch(/second list: hit[\s\S]*a change made on the master \(a\.price 12 → 13\) reached this tab as an invalidation in \d+ ms\nlist after the event: miss \(master\) 3 rows\n\s+a\s+Apple Pie\s+13/);
   expect(offline).toMatch(/offline: patched b\.price to 9; acknowledged in [\d.]+ ms[\s\S]*list \(offline\): hit[\s\S]*Brioche\s+9  \(pending\)[\s\S]*reloaded offline: 1 op still queued \(patch b\)\nback online: applied in \d+ ms; the master counted 1 write \(applied once\)/);
   expect(info).toMatch(/table "products": cacheKey "products", masterIpp 50, cache IdbCache, queue IdbQueue\n\s+queue: 0 pending, 0 dead/);
+  expect(info).toMatch(/\n\s+delivery: exactly once: the master replays a retried Idempotency-Key/); // the worker's info, from its RestTable's adapter
 
   // A new run on the same profile: the cache survived, so list is a hit.
   await demo('list');
