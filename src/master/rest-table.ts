@@ -91,16 +91,18 @@ export class RestTable implements TableLike {
 
   /**
    * Without idempotency keys, a retried insert whose first answer was lost
-   * finds its own row (a 409): it counts as applied when the stored row holds
-   * every field that was sent, and is refused otherwise.
+   * finds its own row (a 409, or a 5xx from a backend that fails on a
+   * duplicate): it counts as applied when the stored row holds every field
+   * that was sent, and fails as it did otherwise.
    */
   async insert(id: Id, row: Row, opts?: WriteOptions): Promise<Row> {
     const sent = { ...row, [this.idField]: id };
     try {
       return await this.write(this.adapter.insert(sent, context(opts)));
     } catch (err) {
-      if (this.adapter.delivery.idempotencyKeys || !(err instanceof MasterRejectedError && err.status === 409)) throw err;
-      const stored = await this.get(id);
+      const maybeStored = (err instanceof MasterRejectedError && err.status === 409) || (err instanceof MasterUnavailableError && (err.status ?? 0) >= 500);
+      if (this.adapter.delivery.idempotencyKeys || !maybeStored) throw err;
+      const stored = await this.get(id).catch(() => undefined);
       if (stored && holds(stored, sent)) return stored;
       throw err;
     }

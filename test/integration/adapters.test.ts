@@ -187,6 +187,25 @@ describe.each<[string, RestAdapter, () => Promise<Backend>]>([
   });
 });
 
+describe('an adapter that cannot tell a duplicate id from a server fault (json-server answers it with a 500)', () => {
+  it('a lost insert answer still counts as applied on retry when the stored row is the one sent; another row there stays a transient failure', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'vl-json-server-')), 'db.json');
+    ensureDataFile(file, SEED);
+    const server = await startJsonServer(file);
+    try {
+      const net = lossyFetch();
+      const plain: RestAdapter = { ...jsonServerAdapter, readFailure: (a) => ({ code: `http_${a.status}`, message: a.text.slice(0, 80) }) };
+      const products = new RestTable(server.url, 'products', { adapter: plain, fetch: net.fetch });
+      net.dropNext('POST');
+      await expect(products.insert('fault1', { name: 'Lost', price: 2 })).rejects.toBeInstanceOf(MasterUnavailableError);
+      expect(await products.insert('fault1', { name: 'Lost', price: 2 })).toEqual({ id: 'fault1', name: 'Lost', price: 2 });
+      await expect(products.insert('fault1', { name: 'Other', price: 2 })).rejects.toMatchObject({ status: 500, transient: true });
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
 describe('PostgREST errors in its own shape', () => {
   let backend: Awaited<ReturnType<typeof startPostgrestServer>>;
   let products: RestTable;
