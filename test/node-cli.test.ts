@@ -44,7 +44,7 @@ describe('the Node demo CLI', () => {
     expect(await api('info')).toMatch(/"json-server" adapter[\s\S]*delivery: at least once[\s\S]*idempotency keys replayed: no/);
     await expect(cli('--data', data, 'api', 'orders', 'list')).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/404 no such row or table/) });
     await expect(api('add', 'x', 'Name', 'cheap')).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('PRICE must be a number') });
-  });
+  }, 120_000); // seven CLI runs, each starting tsx and json-server: slow on a loaded machine
 
   it('refuses an unknown command with usage and a non-zero exit', async () => {
     await expect(cli('frobnicate')).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('usage:') });
