@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { FeedHub, FeedMessage, FeedTopic } from './feed.js';
+import type { ChangeBatch, FeedHub, FeedMessage, FeedTopic } from './feed.js';
+import type { ChangeEvent } from './storage/types.js';
 
 /** Renders one feed message in the text/event-stream format. */
 export function formatSse(message: FeedMessage): string {
@@ -13,6 +14,9 @@ export function formatSse(message: FeedMessage): string {
   const data = id === undefined ? { eventId: String(eventId), kind } : { eventId: String(eventId), kind, id };
   return `id: ${eventId}\nevent: change\ndata: ${JSON.stringify(data)}\n\n`;
 }
+
+/** A batch of changes as one buffer: built once, written to every connection of the topic. */
+const changesSse = (events: readonly ChangeEvent[]): Buffer => Buffer.from(events.map((event) => formatSse({ type: 'change', event })).join(''));
 
 /**
  * Serves `GET /api/:table/events` until either side closes. Heartbeats are
@@ -40,13 +44,14 @@ export function serveSse(
     'X-Accel-Buffering': 'no',
   });
   res.write('retry: 1000\n\n');
-  const send = (message: FeedMessage): void => {
+  const write = (chunk: string | Buffer): void => {
     if (res.destroyed || res.writableEnded) return;
-    res.write(formatSse(message));
+    res.write(chunk);
     // A reader that stopped reading (or a dead peer) would otherwise make us
     // buffer every later event for it.
     if (res.writableLength > hub.limits.maxBufferedBytes) res.destroy();
   };
+  const send = (message: FeedMessage): void => write(formatSse(message));
   const heartbeat: FeedMessage = { type: 'heartbeat', intervalMs: heartbeatMs };
   send(heartbeat); // at once: it tells the client the interval to expect
   // The connection cannot serve another request after a stream, so close it too.
@@ -54,7 +59,8 @@ export function serveSse(
     res.end();
     req.socket.end();
   };
-  const unsubscribe = hub.subscribe(topic, resumeFrom, { send, end });
+  const sendChanges = (batch: ChangeBatch): void => write(batch.encoded(changesSse));
+  const unsubscribe = hub.subscribe(topic, resumeFrom, { send, sendChanges, end });
   // A session that cannot be checked (storage unreachable) ends the stream too; the client reconnects.
   const beat = (): void => void sessionAlive().then((alive) => (alive ? send(heartbeat) : end()), end);
   const timer = setInterval(beat, heartbeatMs);

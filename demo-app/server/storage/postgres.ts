@@ -338,12 +338,13 @@ export class PostgresStorage implements Storage {
    * which is why this is the transaction's last step.
    */
   private async appendEvent(c: PoolClient, owner: Owner, table: string, kind: ChangeKind, id?: string): Promise<ChangeEvent> {
+    // One statement takes the id, logs the event and queues the NOTIFY: the
+    // lock is then held for this round trip and the COMMIT's, not one more.
     const { rows } = await c.query<{ id: number; trimmed: number }>(
-      `WITH next AS (UPDATE event_log SET head = head + 1 RETURNING head, trimmed_through)
-       INSERT INTO events (id, owner, tbl, kind, row_id, at)
-         SELECT head, $1, $2, $3, $4, $5 FROM next
-       RETURNING id, (SELECT trimmed_through FROM next) AS trimmed`,
-      [owner, table, kind, id ?? null, Date.now()],
+      `WITH next AS (UPDATE event_log SET head = head + 1 RETURNING head, trimmed_through),
+       added AS (INSERT INTO events (id, owner, tbl, kind, row_id, at) SELECT head, $1, $2, $3, $4, $5 FROM next RETURNING id)
+       SELECT id, (SELECT trimmed_through FROM next) AS trimmed, pg_notify($6, id::text)::text AS notified FROM added`,
+      [owner, table, kind, id ?? null, Date.now(), EVENTS_CHANNEL],
     );
     const { id: eventId, trimmed } = rows[0] as { id: number; trimmed: number };
     const cutoff = eventId - this.opts.eventRetention;
@@ -351,7 +352,6 @@ export class PostgresStorage implements Storage {
       await c.query('DELETE FROM events WHERE id <= $1', [cutoff]);
       await c.query('UPDATE event_log SET trimmed_through = $1', [cutoff]);
     }
-    await c.query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, String(eventId)]);
     return id === undefined ? { eventId, table, owner, kind } : { eventId, table, owner, kind, id };
   }
 
@@ -433,10 +433,10 @@ export class PostgresStorage implements Storage {
             'SELECT id, tbl, owner, kind, row_id FROM events WHERE id > $1 ORDER BY id LIMIT $2',
             [this.delivered, FOLLOW_PAGE],
           );
-          for (const record of rows) {
-            if (this.closed) return;
-            this.delivered = record.id;
-            this.emit(toEvent(record));
+          if (this.closed) return;
+          if (rows.length > 0) {
+            this.delivered = rows.at(-1)!.id;
+            this.emit(rows.map(toEvent));
           }
           for (const waiter of this.waiters) if (waiter.eventId <= this.delivered) waiter.settle();
           if (rows.length === FOLLOW_PAGE) this.readAgain = true;
@@ -452,10 +452,10 @@ export class PostgresStorage implements Storage {
     })();
   }
 
-  private emit(event: ChangeEvent): void {
+  private emit(events: ChangeEvent[]): void {
     for (const listener of this.listeners) {
       try {
-        listener(event);
+        listener(events);
       } catch (err) {
         console.error('vantage-live master: change feed listener failed', err);
       }
