@@ -106,6 +106,24 @@ describe('FeedHub', () => {
     expect(got.map((m) => (m.type === 'change' ? m.event.eventId : m.type))).toEqual(['reset', 3, 4]);
   });
 
+  it('fans out to thousands of connections a slice at a time, each hearing every event once and in order, late events joining the batch a connection still waits for', async () => {
+    const hub = new FeedHub(changeLog(), {}, 0);
+    const writes: number[][][] = [];
+    for (let i = 0; i < 1000; i++) {
+      const got: number[][] = [];
+      writes.push(got);
+      hub.subscribe(T, undefined, { send: () => {}, sendChanges: (batch) => void got.push(batch.events.map((e) => e.eventId)), end: () => {} });
+    }
+    hub.publish(inserted(1));
+    expect(writes.filter((w) => w.length > 0).length).toBeLessThan(1000); // not all in one turn
+    hub.publish(inserted(2));
+    hub.publish(inserted(3), inserted(4));
+    await vi.waitFor(() => expect(writes.every((w) => w.flat().length === 4)).toBe(true));
+    for (const w of writes) expect(w.flat()).toEqual([1, 2, 3, 4]);
+    expect(writes.some((w) => w.length === 1)).toBe(true); // all four in one write
+    expect(Math.max(...writes.map((w) => w.length))).toBeLessThanOrEqual(2);
+  });
+
   it('holds a batch while paused and delivers it in order on resume', async () => {
     const hub = new FeedHub(changeLog(), {}, 0);
     const got = await collect(hub, undefined);

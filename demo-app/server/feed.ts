@@ -175,9 +175,11 @@ export class FeedHub {
    * thousands of connections is written to a slice at a time, yielding to
    * the event loop in between, so that requests (and the database replies
    * of writes in flight, which hold the event log's lock) are not kept
-   * waiting for the whole fan-out. Batches reach each connection in the
-   * order they were published; one that has not started yet when more
-   * events of its topic arrive takes them in.
+   * waiting for the whole fan-out. Events reach each connection in id
+   * order; when more of a topic's events arrive while its last batch is
+   * still being handed out, the connections not yet reached get them in the
+   * same write, so a master that falls behind writes fewer, larger chunks
+   * instead of falling further behind.
    */
   publish(...events: ChangeEvent[]): void {
     const batches = new Map<string, ChangeEvent[]>();
@@ -190,10 +192,18 @@ export class FeedHub {
       else batch.push(event);
     }
     for (const [key, batch] of batches) {
-      const waiting = this.sweeps.findLast((sweep) => sweep.key === key);
-      const subs = [...this.byTopic.get(key)!];
-      if (waiting !== undefined && waiting.next === 0) Object.assign(waiting, { batch: new ChangeBatch([...waiting.batch.events, ...batch]), subs });
-      else this.sweeps.push({ key, batch: new ChangeBatch(batch), subs, next: 0 });
+      // Each connection waits in at most one unfinished batch of its topic:
+      // the new events join it there, in the same write. Connections every
+      // batch has reached already get a batch of their own.
+      const waiting = new Set<Subscriber>();
+      for (const sweep of this.sweeps) {
+        if (sweep.key !== key || sweep.next === sweep.subs.length) continue;
+        const unreached = sweep.subs.slice(sweep.next);
+        for (const sub of unreached) waiting.add(sub);
+        Object.assign(sweep, { batch: new ChangeBatch([...sweep.batch.events, ...batch]), subs: unreached, next: 0 });
+      }
+      const others = [...this.byTopic.get(key)!].filter((sub) => !waiting.has(sub));
+      if (others.length > 0) this.sweeps.push({ key, batch: new ChangeBatch(batch), subs: others, next: 0 });
     }
     this.sweep();
   }
