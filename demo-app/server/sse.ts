@@ -15,8 +15,16 @@ export function formatSse(message: FeedMessage): string {
   return `id: ${eventId}\nevent: change\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
-/** A batch of changes as one buffer: built once, written to every connection of the topic. */
-const changesSse = (events: readonly ChangeEvent[]): Buffer => Buffer.from(events.map((event) => formatSse({ type: 'change', event })).join(''));
+const CRLF = Buffer.from('\r\n');
+
+/** `text` as one chunk of a chunked HTTP body, ready for the socket. */
+function chunk(text: string): Buffer {
+  const data = Buffer.from(text);
+  return Buffer.concat([Buffer.from(`${data.length.toString(16)}\r\n`), data, CRLF]);
+}
+
+/** A batch of changes as one chunk: built once, written to every connection of the topic. */
+const changesSse = (events: readonly ChangeEvent[]): Buffer => chunk(events.map((event) => formatSse({ type: 'change', event })).join(''));
 
 /**
  * Serves `GET /api/:table/events` until either side closes. Heartbeats are
@@ -43,15 +51,20 @@ export function serveSse(
     // Proxies such as nginx would otherwise buffer the stream.
     'X-Accel-Buffering': 'no',
   });
-  res.write('retry: 1000\n\n');
-  const write = (chunk: string | Buffer): void => {
-    if (res.destroyed || res.writableEnded) return;
-    res.write(chunk);
+  // The body goes straight to the socket in chunks framed here, so a batch
+  // of changes is one shared buffer and one socket write per connection,
+  // without the http module's work per write; `res.end()` still ends it.
+  res.flushHeaders();
+  const socket = req.socket;
+  const write = (framed: Buffer): void => {
+    if (socket.destroyed || res.writableEnded) return;
+    socket.write(framed);
     // A reader that stopped reading (or a dead peer) would otherwise make us
     // buffer every later event for it.
-    if (res.writableLength > hub.limits.maxBufferedBytes) res.destroy();
+    if (socket.writableLength > hub.limits.maxBufferedBytes) socket.destroy();
   };
-  const send = (message: FeedMessage): void => write(formatSse(message));
+  write(chunk('retry: 1000\n\n'));
+  const send = (message: FeedMessage): void => write(chunk(formatSse(message)));
   const heartbeat: FeedMessage = { type: 'heartbeat', intervalMs: heartbeatMs };
   send(heartbeat); // at once: it tells the client the interval to expect
   // The connection cannot serve another request after a stream, so close it too.
@@ -64,7 +77,7 @@ export function serveSse(
   // A session that cannot be checked (storage unreachable) ends the stream too; the client reconnects.
   const beat = (): void => void sessionAlive().then((alive) => (alive ? send(heartbeat) : end()), end);
   const timer = setInterval(beat, heartbeatMs);
-  req.socket.setNoDelay(true);
+  socket.setNoDelay(true);
   res.on('close', () => {
     clearInterval(timer);
     unsubscribe();
