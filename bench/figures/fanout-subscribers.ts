@@ -59,12 +59,12 @@ function open(url: string, table: string, onReady: () => void, onError: (err: Er
     const at = now();
     const text = stream.rest + chunk;
     const end = text.lastIndexOf('\n\n');
-    if (end === -1) return void (stream.rest = text);
+    if (end === -1 || (!stream.ready && !text.includes('event: reset'))) return void (stream.rest = text);
     stream.rest = text.slice(end + 2);
     if (!stream.ready) {
-      if (!text.startsWith('HTTP/1.1 200')) return onError(new Error(`feed answered ${text.slice(0, text.indexOf('\r'))}`));
       // The reset (head id) comes first: from then on every change is live.
       if (!text.includes('event: reset')) return;
+      if (!text.startsWith('HTTP/1.1 200')) return onError(new Error(`feed answered ${text.slice(0, text.indexOf('\r'))}`));
       stream.ready = true;
       onReady();
     }

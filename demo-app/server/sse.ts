@@ -65,8 +65,8 @@ export function serveSse(
   };
   write(chunk('retry: 1000\n\n'));
   const send = (message: FeedMessage): void => write(chunk(formatSse(message)));
-  const heartbeat: FeedMessage = { type: 'heartbeat', intervalMs: heartbeatMs };
-  send(heartbeat); // at once: it tells the client the interval to expect
+  const heartbeat = chunk(formatSse({ type: 'heartbeat', intervalMs: heartbeatMs }));
+  write(heartbeat); // at once: it tells the client the interval to expect
   // The connection cannot serve another request after a stream, so close it too.
   const end = (): void => {
     res.end();
@@ -75,7 +75,7 @@ export function serveSse(
   const sendChanges = (batch: ChangeBatch): void => write(batch.encoded(changesSse));
   const unsubscribe = hub.subscribe(topic, resumeFrom, { send, sendChanges, end });
   // A session that cannot be checked (storage unreachable) ends the stream too; the client reconnects.
-  const beat = (): void => void sessionAlive().then((alive) => (alive ? send(heartbeat) : end()), end);
+  const beat = (): void => void sessionAlive().then((alive) => (alive ? write(heartbeat) : end()), end);
   const timer = setInterval(beat, heartbeatMs);
   socket.setNoDelay(true);
   res.on('close', () => {
