@@ -214,7 +214,7 @@ export class PostgresStorage implements Storage {
       const event = await this.appendEvent(c, tx, owner, table, applied.change.kind, applied.change.id);
       return { status: applied.status, body: applied.body, replayed: false, event };
     });
-    if (!committed.replayed) await this.handedOn(committed.event.eventId);
+    if (!committed.replayed) await this.handedOn(committed.event);
     return committed;
   }
 
@@ -236,7 +236,7 @@ export class PostgresStorage implements Storage {
       if (ids.length > 0) await flush();
       return this.appendEvent(c, tx, owner, table, 'changed');
     });
-    await this.handedOn(event.eventId);
+    await this.handedOn(event);
     return event;
   }
 
@@ -244,11 +244,20 @@ export class PostgresStorage implements Storage {
    * Resolves once this master's feeds were handed event `eventId`, so that a
    * write is answered only after this master's feeds know of it (as with
    * SQLite): a client that saw its write succeed and then opens a feed here
-   * is told a head id that includes it. Reads the log at once rather than
-   * waiting for the notification; gives up waiting after a second (the
-   * listening connection may be down), since the write itself is committed.
+   * is told a head id that includes it. When every event before it was
+   * delivered already, this master hands it on itself (ids have no gaps, so
+   * nothing can come between); otherwise it reads the log at once rather
+   * than waiting for the notification, and gives up waiting after a second
+   * (the listening connection may be down), since the write itself is
+   * committed.
    */
-  private handedOn(eventId: number): Promise<void> {
+  private handedOn(event: ChangeEvent): Promise<void> {
+    const { eventId } = event;
+    if (this.delivered === eventId - 1 && !this.closed) {
+      this.delivered = eventId;
+      this.emit([event]);
+      this.settleWaiters();
+    }
     if (this.delivered >= eventId || this.closed) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(() => settle(), 1000);
@@ -461,11 +470,13 @@ export class PostgresStorage implements Storage {
             [this.delivered, FOLLOW_PAGE],
           );
           if (this.closed) return;
-          if (rows.length > 0) {
-            this.delivered = rows.at(-1)!.id;
-            this.emit(rows.map(toEvent));
+          // A write of this master may have handed on some of them meanwhile (handedOn).
+          const fresh = rows.filter((record) => record.id > this.delivered);
+          if (fresh.length > 0) {
+            this.delivered = fresh.at(-1)!.id;
+            this.emit(fresh.map(toEvent));
           }
-          for (const waiter of this.waiters) if (waiter.eventId <= this.delivered) waiter.settle();
+          this.settleWaiters();
           if (rows.length === FOLLOW_PAGE) this.readAgain = true;
         } while (this.readAgain && !this.closed);
       } catch (err) {
@@ -477,6 +488,10 @@ export class PostgresStorage implements Storage {
         this.reading = false;
       }
     })();
+  }
+
+  private settleWaiters(): void {
+    for (const waiter of this.waiters) if (waiter.eventId <= this.delivered) waiter.settle();
   }
 
   private emit(events: ChangeEvent[]): void {
