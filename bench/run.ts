@@ -74,37 +74,52 @@ if (values.report) {
   process.exit(0);
 }
 
+// Figures that start their own processes and need neither the browser nor the bench's master.
+const BROWSERLESS: readonly FigureName[] = ['fanout'];
+const needsBrowser = only.some((name) => !BROWSERLESS.includes(name));
+
 const started = Date.now();
 const elapsed = () => `${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s`;
 const progress = (line: string) => console.log(`[${elapsed()}] ${line}`);
 
 progress(`vantage-live bench, ${quick ? 'quick' : 'full'} mode: ${only.join(', ')}`);
-const site = await prepareSite();
-progress(`site: demo-app/dist + bench pages in ${site}`);
 if (values.page !== 'bench' && values.page !== 'demo') throw new Error('--page is "bench" (/bench/live.html, no UI) or "demo" (the demo UI at /)');
 if (values.storage !== 'disk' && values.storage !== 'memory') throw new Error('--storage is "disk" (persistent profiles, the default) or "memory" (incognito contexts)');
-const h = await Harness.start({ site, seedRows: counts.seedRows, livePath: values.page === 'demo' ? '/' : '/bench/live.html', storage: values.storage });
+const site = needsBrowser ? await prepareSite() : undefined;
+if (site !== undefined) progress(`site: demo-app/dist + bench pages in ${site}`);
+const h =
+  site === undefined
+    ? undefined
+    : await Harness.start({ site, seedRows: counts.seedRows, livePath: values.page === 'demo' ? '/' : '/bench/live.html', storage: values.storage });
+/** The harness, for the figures that need it (it is started whenever one of them is selected). */
+const browser = (): Harness => {
+  if (h === undefined) throw new Error('this figure needs the browser harness');
+  return h;
+};
 let exitCode = 0;
 const stop = async () => {
-  await h.close().catch(() => {});
-  rmSync(site, { recursive: true, force: true });
+  await h?.close().catch(() => {});
+  if (site !== undefined) rmSync(site, { recursive: true, force: true });
 };
 process.once('SIGINT', () => void stop().then(() => process.exit(130)));
 
 try {
-  progress(`master ${h.url} with ${counts.seedRows} rows; Chromium ${h.browserVersion} headless, storage on ${h.storage}; measuring from ${h.livePath}`);
-  const infoCtx = await h.newContext();
-  const demoBuild = await (await h.openDemo(infoCtx)).evaluate(async () => (await window.vantageInfo()).version);
-  await infoCtx.close();
+  let demoBuild = 'none (no browser figure)';
+  if (h !== undefined) {
+    progress(`master ${h.url} with ${counts.seedRows} rows; Chromium ${h.browserVersion} headless, storage on ${h.storage}; measuring from ${h.livePath}`);
+    const infoCtx = await h.newContext();
+    demoBuild = await (await h.openDemo(infoCtx)).evaluate(async () => (await window.vantageInfo()).version);
+    await infoCtx.close();
+  }
 
   const results: Results = {
     mode: quick ? 'quick' : 'full',
-    livePath: h.livePath,
-    storage: h.storage,
+    livePath: h?.livePath ?? 'none (no browser figure)',
+    storage: h?.storage ?? values.storage,
     command,
     startedAt: new Date(started).toISOString(),
     durationS: 0,
-    machine: machine(`Chromium ${h.browserVersion} (headless, ${process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'})`, demoBuild),
+    machine: machine(h === undefined ? 'none (no browser figure)' : `Chromium ${h.browserVersion} (headless, ${process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'})`, demoBuild),
     counts,
     figures: {},
     errors: {},
@@ -125,8 +140,8 @@ try {
       results.checks.push({ name: `figure ${name} measured`, ok: false, detail: message });
       progress(`  FAILED: ${message}`);
     } finally {
-      await h.closeContexts();
-      await h.resetChaos();
+      await h?.closeContexts();
+      await h?.resetChaos();
     }
   };
 
@@ -135,13 +150,13 @@ try {
   progress(`entry sizes, minified + gzip: page ${kb(results.sizes.page.gzipBytes)} kB, worker ${kb(results.sizes.worker.gzipBytes)} kB (before this round: 7.1 and 11.5 kB)`);
 
   const checks: Check[] = results.checks;
-  await run('reads', () => readsFigure(h, counts, progress));
-  await run('writes', () => writesFigure(h, counts, progress));
-  await run('flush', () => flushFigure(h, counts, progress, checks));
-  await run('invalidation', () => invalidationFigure(h, counts, progress));
-  await run('coldStart', () => coldStartFigure(h, counts, progress));
-  await run('growth', () => growthFigure(h, counts, progress));
-  await run('longTasks', () => longTasksFigure(h, counts, progress));
+  await run('reads', () => readsFigure(browser(), counts, progress));
+  await run('writes', () => writesFigure(browser(), counts, progress));
+  await run('flush', () => flushFigure(browser(), counts, progress, checks));
+  await run('invalidation', () => invalidationFigure(browser(), counts, progress));
+  await run('coldStart', () => coldStartFigure(browser(), counts, progress));
+  await run('growth', () => growthFigure(browser(), counts, progress));
+  await run('longTasks', () => longTasksFigure(browser(), counts, progress));
   await run('fanout', () => fanoutFigure(quick, progress, checks));
 
   results.durationS = Math.round((Date.now() - started) / 1000);

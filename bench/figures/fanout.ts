@@ -11,17 +11,20 @@
  * duplicated. (Writes sent close together may commit in either order; the
  * feed's order is the commit order.)
  */
-import { spawn } from 'node:child_process';
+import { fork, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { startPgCluster } from '../../demo-app/server/storage/pg-cluster.js';
 import type { Check } from '../lib/report.js';
+import type { FromChild, ToChild } from './fanout-subscribers.js';
 import { summarize, type Summary } from '../lib/stats.js';
 
 export interface FanoutLevel {
   subscribers: number;
   masters: number;
+  /** Child processes the subscribers were spread over (absent: all in the bench process, before this was split). */
+  subscriberProcesses?: number;
   writes: number;
   /** Writes asked for per second, and what the masters sustained. */
   targetRatePerS: number;
@@ -44,20 +47,36 @@ const WRITES_QUICK = 60;
 const WRITES_FULL = 200;
 // Streams opened at a time: a burst of thousands of connects only measures the accept queue.
 const CONNECT_BATCH = 250;
+// Subscribers live in child processes of their own, so the figure measures the masters, not the bench's parsing.
+const SUBSCRIBER_PROCESSES = 2;
 const TABLE = 'fanout';
+
+// FANOUT_CPU_PROF_DIR=dir: each master and subscriber process writes a V8 CPU profile there (open it in Chrome DevTools) when the level ends.
+const profileDir = process.env.FANOUT_CPU_PROF_DIR;
+const PROFILE = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+
+/** Stops a master; gracefully when it must write its profile. */
+async function stopMaster(master: Master): Promise<void> {
+  if (!profileDir) return void master.child.kill('SIGKILL');
+  const exited = new Promise((resolve) => master.child.once('exit', resolve));
+  master.child.kill('SIGTERM');
+  await exited;
+}
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
 interface Master {
   url: string;
   child: ChildProcess;
+  /** What it printed, to explain a failed write. */
+  output(): string;
 }
 
 function spawnMaster(pg: string, subscribers: number): Promise<Master> {
   const caps = String(subscribers + 100);
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', 'demo-app/server/main.ts', '--port', '0', '--pg', pg, '--max-connections', caps, '--max-connections-per-client', caps],
+    [...PROFILE, '--import', 'tsx', 'demo-app/server/main.ts', '--port', '0', '--pg', pg, '--max-connections', caps, '--max-connections-per-client', caps],
     { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
@@ -65,52 +84,50 @@ function spawnMaster(pg: string, subscribers: number): Promise<Master> {
     child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
       output += chunk;
       const url = /listening on (http:\/\/\S+)/.exec(output)?.[1];
-      if (url !== undefined) resolve({ url, child });
+      if (url !== undefined) resolve({ url, child, output: () => output });
     });
     child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
     child.once('exit', (code) => reject(new Error(`a master exited (${code}): ${output.trim().split('\n').at(-1)}`)));
   });
 }
 
-/** One subscriber: the write numbers it heard, in order, their event ids, and when. */
-interface Subscriber {
-  heard: number[];
-  eventIds: number[];
-  at: number[];
-  close(): void;
+/** A child process holding some of the subscribers (fanout-subscribers.ts). */
+interface SubscriberProcess {
+  ask<T extends FromChild['type']>(message: ToChild, answer: T): Promise<Extract<FromChild, { type: T }>>;
+  stop(): Promise<void>;
+}
+
+function spawnSubscribers(): SubscriberProcess {
+  const child = fork(fileURLToPath(new URL('./fanout-subscribers.ts', import.meta.url)), [], {
+    execArgv: [...PROFILE, '--import', 'tsx'],
+    serialization: 'advanced',
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  return {
+    ask: (message, answer) =>
+      new Promise((resolve, reject) => {
+        const onMessage = (m: FromChild): void => {
+          if (m.type !== answer && m.type !== 'error') return;
+          child.off('message', onMessage);
+          child.off('exit', onExit);
+          if (m.type === 'error') reject(new Error(m.message));
+          else resolve(m as Extract<FromChild, { type: typeof answer }>);
+        };
+        const onExit = (code: number | null): void => reject(new Error(`a subscriber process exited (${code})`));
+        child.on('message', onMessage);
+        child.once('exit', onExit);
+        child.send(message);
+      }),
+    // A finished process exits on its own; while profiling, give it the time to write its profile.
+    stop: async () => {
+      if (profileDir && child.exitCode === null) await new Promise((resolve) => setTimeout(resolve, 10_000).unref() && child.once('exit', resolve));
+      child.kill('SIGKILL');
+    },
+  };
 }
 
 const agent = new Agent({ keepAlive: false, maxSockets: Infinity });
-
-function subscribe(url: string, onReady: () => void, onError: (err: Error) => void): Subscriber {
-  const sub: Subscriber = { heard: [], eventIds: [], at: [], close: () => req.destroy() };
-  let buffer = '';
-  let ready = false;
-  const req = request(`${url}/api/${TABLE}/events`, { agent, headers: { Accept: 'text/event-stream' } }, (res) => {
-    res.setEncoding('utf8');
-    res.on('data', (chunk: string) => {
-      const now = performance.now();
-      buffer += chunk;
-      const end = buffer.lastIndexOf('\n\n');
-      if (end === -1) return;
-      const complete = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      // The reset (head id) comes first: from then on every change is live.
-      if (!ready && complete.includes('event: reset')) {
-        ready = true;
-        onReady();
-      }
-      for (const found of complete.matchAll(/id: (\d+)\nevent: change\ndata: [^\n]*"id":"w(\d+)"/g)) {
-        sub.eventIds.push(Number(found[1]));
-        sub.heard.push(Number(found[2]));
-        sub.at.push(now);
-      }
-    });
-  });
-  req.on('error', onError);
-  req.end();
-  return sub;
-}
+const wallClock = (): number => performance.timeOrigin + performance.now();
 
 function put(url: string, path: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -124,71 +141,65 @@ function put(url: string, path: string): Promise<number> {
 }
 
 async function measureLevel(masters: Master[], subscribers: number, writes: number, progress: (line: string) => void): Promise<FanoutLevel> {
-  const subs: Subscriber[] = [];
-  const connectStart = performance.now();
+  const procs = Array.from({ length: Math.min(SUBSCRIBER_PROCESSES, subscribers) }, spawnSubscribers);
   try {
-    for (let i = 0; i < subscribers; i += CONNECT_BATCH) {
-      const batch = Math.min(CONNECT_BATCH, subscribers - i);
-      await Promise.all(
-        Array.from(
-          { length: batch },
-          (_, j) => new Promise<void>((resolve, reject) => subs.push(subscribe(masters[(i + j) % masters.length]!.url, resolve, reject))),
-        ),
-      );
-    }
+    const connectStart = performance.now();
+    const urls = masters.map((m) => m.url);
+    let offset = 0;
+    await Promise.all(
+      procs.map((proc, i) => {
+        const count = Math.floor(subscribers / procs.length) + (i < subscribers % procs.length ? 1 : 0);
+        const message: ToChild = { type: 'open', urls, table: TABLE, count, offset, batch: CONNECT_BATCH, writes };
+        offset += count;
+        return proc.ask(message, 'ready');
+      }),
+    );
     const connectMs = performance.now() - connectStart;
-    progress(`  ${subscribers} subscribers connected in ${(connectMs / 1000).toFixed(1)} s; ${writes} writes at ${RATE_PER_S}/s`);
+    progress(`  ${subscribers} subscribers in ${procs.length} processes connected in ${(connectMs / 1000).toFixed(1)} s; ${writes} writes at ${RATE_PER_S}/s`);
 
     // Steady rate: write n is sent at start + n / rate, whatever the previous ones are doing.
-    const sentAt: number[] = [];
+    const sentAt = new Float64Array(writes + 1);
     const writeMs: number[] = [];
     const start = performance.now();
     await Promise.all(
       Array.from({ length: writes }, async (_, n) => {
         const due = start + (n * 1000) / RATE_PER_S;
         await new Promise((r) => setTimeout(r, Math.max(0, due - performance.now())));
-        sentAt[n + 1] = performance.now();
-        const status = await put(masters[n % masters.length]!.url, `/api/${TABLE}/w${n + 1}`);
-        if (status !== 200) throw new Error(`write ${n + 1} answered ${status}`);
-        writeMs.push(performance.now() - sentAt[n + 1]!);
+        const sent = performance.now();
+        sentAt[n + 1] = wallClock();
+        const master = masters[n % masters.length]!;
+        const status = await put(master.url, `/api/${TABLE}/w${n + 1}`);
+        if (status !== 200) throw new Error(`write ${n + 1} answered ${status}; the master printed: ${master.output().slice(-2000)}`);
+        writeMs.push(performance.now() - sent);
       }),
     );
     const writeRatePerS = writes / ((performance.now() - start) / 1000);
 
-    // Every subscriber has heard the last write, or stops changing (then something was lost).
+    // Every subscriber has heard the last write, or the count stops changing (then something was lost).
     let last = -1;
     for (let quiet = 0; quiet < 20; ) {
-      const total = subs.reduce((s, x) => s + x.heard.length, 0);
-      if (subs.every((s) => s.heard.length >= writes)) break;
+      const counts = await Promise.all(procs.map((p) => p.ask({ type: 'count' }, 'count')));
+      if (counts.reduce((s, c) => s + c.complete, 0) === subscribers) break;
+      const total = counts.reduce((s, c) => s + c.heard, 0);
       quiet = total === last ? quiet + 1 : 0;
       last = total;
       await new Promise((r) => setTimeout(r, 250));
     }
 
-    let lost = 0;
-    let duplicated = 0;
-    const delivery = new Float64Array(subscribers * writes);
-    let samples = 0;
-    for (const sub of subs) {
-      const seen = new Set<number>();
-      for (let k = 0; k < sub.heard.length; k++) {
-        const n = sub.heard[k]!;
-        if (seen.has(n)) duplicated += 1;
-        else delivery[samples++] = sub.at[k]! - sentAt[n]!;
-        seen.add(n);
-      }
-      lost += writes - seen.size;
-      // In order: event ids rise strictly (they are global, so every subscriber hears the same sequence).
-      if (sub.eventIds.some((id, k) => k > 0 && id <= sub.eventIds[k - 1]!)) duplicated += 1;
-    }
+    const parts = await Promise.all(procs.map((p) => p.ask({ type: 'finish', writes, sentAt }, 'result')));
+    const delivery = new Float64Array(parts.reduce((s, p) => s + p.delivery.length, 0));
+    parts.reduce((at, p) => (delivery.set(p.delivery, at), at + p.delivery.length), 0);
+    const lost = parts.reduce((s, p) => s + p.lost, 0);
+    const duplicated = parts.reduce((s, p) => s + p.duplicated, 0);
     const result: FanoutLevel = {
       subscribers,
       masters: masters.length,
+      subscriberProcesses: procs.length,
       writes,
       targetRatePerS: RATE_PER_S,
       writeRatePerS: Number(writeRatePerS.toFixed(1)),
       writeMs: summarize(writeMs),
-      deliveryMs: summarize(Array.from(delivery.subarray(0, samples))),
+      deliveryMs: summarize(Array.from(delivery)),
       lost,
       duplicated,
       connectMs: Math.round(connectMs),
@@ -198,7 +209,7 @@ async function measureLevel(masters: Master[], subscribers: number, writes: numb
     );
     return result;
   } finally {
-    for (const sub of subs) sub.close();
+    await Promise.all(procs.map((proc) => proc.stop()));
   }
 }
 
@@ -219,7 +230,7 @@ export async function fanoutFigure(quick: boolean, progress: (line: string) => v
           detail: `${level.lost} lost, ${level.duplicated} duplicated or out of order, of ${level.writes} writes × ${subscribers} subscribers`,
         });
       } finally {
-        for (const master of masters) master.child.kill('SIGKILL');
+        await Promise.all(masters.map(stopMaster));
       }
     }
   } finally {

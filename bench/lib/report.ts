@@ -284,9 +284,12 @@ export function renderMarkdown(r: Results): string {
       ),
       '',
       'How (`bench/figures/fanout.ts`): a throwaway durable PostgreSQL cluster (fsync and synchronous commit on), two masters as child processes ' +
-        'on one database (`--pg`, connection caps raised), and the subscribers in the bench process (raw `node:http`, not browsers), half on each ' +
-        'master, all on one table. Writes at a steady rate alternate between the masters; latency runs from sending a write to a subscriber ' +
-        'reading its change, over every (write, subscriber) pair. Every subscriber must hear every write once, in order.',
+        'on one database (`--pg`, connection caps raised), and the subscribers in two child processes of their own (`fanout-subscribers.ts`: raw ' +
+        'TCP sockets, a hand-written request, only the change ids parsed; not browsers), half on each master, all on one table. Writes at a steady ' +
+        'rate alternate between the masters; latency runs from sending a write to a subscriber reading its change (wall clock, comparable across ' +
+        'the processes), over every (write, subscriber) pair. Every subscriber must hear every write once, in event id order. The 2 cores carry ' +
+        'Postgres, both masters and both subscriber processes, so the figure is CPU-bound and moves with the load average (Method lists it). ' +
+        '`FANOUT_CPU_PROF_DIR=dir` makes every master and subscriber process write a V8 CPU profile there.',
       '',
     );
   }

@@ -6,7 +6,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { FeedHub } from './feed.js';
-import type { ChangeLog, FeedMessage } from './feed.js';
+import type { ChangeBatch, ChangeLog, FeedConnection, FeedMessage } from './feed.js';
 import { serveWs } from './socket.js';
 import { serveSse } from './sse.js';
 import { OPEN } from './storage/types.js';
@@ -26,10 +26,17 @@ function changeLog(events: ChangeEvent[] = []): ChangeLog {
 const T = { table: 't', owner: OPEN };
 const inserted = (eventId: number, id = `r${eventId}`): ChangeEvent => ({ eventId, table: 't', owner: OPEN, kind: 'inserted', id });
 
+/** A connection that records what it is sent, a batch of changes as its changes one by one. */
+const recorder = (got: FeedMessage[]): FeedConnection => ({
+  send: (m) => void got.push(m),
+  sendChanges: (batch) => void got.push(...batch.events.map((event): FeedMessage => ({ type: 'change', event }))),
+  end: () => {},
+});
+
 /** What a subscriber is sent at first: the backlog, or a reset. */
 async function collect(hub: FeedHub, resumeFrom: string | undefined): Promise<FeedMessage[]> {
   const got: FeedMessage[] = [];
-  hub.subscribe(T, resumeFrom, { send: (m) => got.push(m), end: () => {} });
+  hub.subscribe(T, resumeFrom, recorder(got));
   await vi.waitFor(() => expect(got.length).toBeGreaterThan(0));
   return got;
 }
@@ -53,7 +60,7 @@ describe('FeedHub', () => {
     const slow: ChangeLog = { ...changeLog(log), eventsAfter: async (...args) => (await gate, changeLog(log).eventsAfter(...args)) };
     const hub = new FeedHub(slow);
     const got: FeedMessage[] = [];
-    hub.subscribe(T, '0', { send: (m) => got.push(m), end: () => {} });
+    hub.subscribe(T, '0', recorder(got));
     // Event 3 commits while the backlog is being read: the read sees it too, and so does the hub.
     log.push(inserted(3));
     hub.publish(inserted(3));
@@ -70,6 +77,62 @@ describe('FeedHub', () => {
     hub.publish(inserted(2)); // a late delivery of an event the head id includes
     hub.publish(inserted(3));
     expect(got.map((m) => (m.type === 'change' ? m.event.eventId : m.type))).toEqual(['reset', 3]);
+  });
+
+  it('sends events published together as one batch per connection of their topic, encoded once for all of them', async () => {
+    const hub = new FeedHub(changeLog(), {}, 0);
+    const batches: ChangeBatch[] = [];
+    let encodings = 0;
+    const encode = (events: readonly ChangeEvent[]): string => (encodings++, events.map((e) => e.eventId).join(','));
+    const wire: string[] = [];
+    for (const topic of [T, T, { table: 'other', owner: OPEN }]) {
+      hub.subscribe(topic, undefined, {
+        send: () => {},
+        sendChanges: (batch) => void (batches.push(batch), wire.push(batch.encoded(encode))),
+        end: () => {},
+      });
+    }
+    hub.publish(inserted(1), inserted(2), { ...inserted(3), table: 'elsewhere' }, inserted(4));
+    expect(batches).toHaveLength(2);
+    expect(batches[0]).toBe(batches[1]);
+    expect(wire).toEqual(['1,2,4', '1,2,4']);
+    expect(encodings).toBe(1);
+  });
+
+  it('sends a batch that overlaps what a connection was already sent event by event, without the overlap', async () => {
+    const hub = new FeedHub(changeLog([inserted(1), inserted(2)]), {}, 2);
+    const got = await collect(hub, undefined); // reset to 2
+    hub.publish(inserted(2), inserted(3), inserted(4));
+    expect(got.map((m) => (m.type === 'change' ? m.event.eventId : m.type))).toEqual(['reset', 3, 4]);
+  });
+
+  it('fans out to thousands of connections a slice at a time, each hearing every event once and in order, late events joining the batch a connection still waits for', async () => {
+    const hub = new FeedHub(changeLog(), {}, 0);
+    const writes: number[][][] = [];
+    for (let i = 0; i < 1000; i++) {
+      const got: number[][] = [];
+      writes.push(got);
+      hub.subscribe(T, undefined, { send: () => {}, sendChanges: (batch) => void got.push(batch.events.map((e) => e.eventId)), end: () => {} });
+    }
+    hub.publish(inserted(1));
+    expect(writes.filter((w) => w.length > 0).length).toBeLessThan(1000); // not all in one turn
+    hub.publish(inserted(2));
+    hub.publish(inserted(3), inserted(4));
+    await vi.waitFor(() => expect(writes.every((w) => w.flat().length === 4)).toBe(true));
+    for (const w of writes) expect(w.flat()).toEqual([1, 2, 3, 4]);
+    expect(writes.some((w) => w.length === 1)).toBe(true); // all four in one write
+    expect(Math.max(...writes.map((w) => w.length))).toBeLessThanOrEqual(2);
+  });
+
+  it('holds a batch while paused and delivers it in order on resume', async () => {
+    const hub = new FeedHub(changeLog(), {}, 0);
+    const got = await collect(hub, undefined);
+    hub.setPaused(true);
+    hub.publish(inserted(1), inserted(2));
+    hub.publish(inserted(3));
+    expect(got).toHaveLength(1);
+    hub.setPaused(false);
+    expect(got.map((m) => (m.type === 'change' ? m.event.eventId : m.type))).toEqual(['reset', 1, 2, 3]);
   });
 });
 

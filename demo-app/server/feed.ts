@@ -9,9 +9,36 @@ export type FeedMessage =
   | { type: 'reset'; eventId: number }
   | { type: 'heartbeat'; intervalMs: number };
 
+/**
+ * Changes of one topic published together (one page of the change log), in
+ * event id order. Every connection of the topic hears the same batch, so its
+ * wire form is built once per batch, not once per connection: see `encoded`.
+ */
+export class ChangeBatch {
+  private readonly encodings = new Map<(events: readonly ChangeEvent[]) => unknown, unknown>();
+
+  constructor(readonly events: readonly ChangeEvent[]) {}
+
+  get first(): number {
+    return this.events[0]!.eventId;
+  }
+
+  get last(): number {
+    return this.events.at(-1)!.eventId;
+  }
+
+  /** `encode(events)`, computed on the first call for this batch and shared by every later one. */
+  encoded<T>(encode: (events: readonly ChangeEvent[]) => T): T {
+    if (!this.encodings.has(encode)) this.encodings.set(encode, encode(this.events));
+    return this.encodings.get(encode) as T;
+  }
+}
+
 /** One open SSE or WebSocket connection, as the hub sees it. */
 export interface FeedConnection {
   send(message: FeedMessage): void;
+  /** Sends every change of the batch, in order; the same as `send` for each, with the encoding shared (`batch.encoded`). */
+  sendChanges(batch: ChangeBatch): void;
   /** Ends the connection from the server side (shutdown). */
   end(): void;
 }
@@ -63,7 +90,12 @@ interface Subscriber {
  */
 export class FeedHub {
   private readonly subscribers = new Set<Subscriber>();
+  /** The same subscribers by topic, so a change is matched against its own topic's only. */
+  private readonly byTopic = new Map<string, Set<Subscriber>>();
   private paused = false;
+  /** Batches being handed out, oldest first, each with the connections it was published to and how far it got. */
+  private readonly sweeps: Array<{ key: string; batch: ChangeBatch; subs: Subscriber[]; next: number }> = [];
+  private sweepScheduled = false;
   readonly limits: FeedLimits;
 
   /**
@@ -91,22 +123,36 @@ export class FeedHub {
    */
   subscribe(topic: FeedTopic, resumeFrom: string | undefined, conn: FeedConnection): () => void {
     const sub: Subscriber = { topic, conn, held: [], ready: false, lastSent: 0 };
-    this.subscribers.add(sub);
+    this.add(sub);
     if (resumeFrom === undefined) {
       sub.ready = true;
       this.deliver(sub, { type: 'reset', eventId: this.head });
-      return () => {
-        this.subscribers.delete(sub);
-      };
+      return () => void this.remove(sub);
     }
     this.start(sub, resumeFrom).catch((err: unknown) => {
       // The client reconnects with its resume point; better than a feed with a hole.
       console.error('vantage-live master: cannot read the change log for a feed', err);
-      if (this.subscribers.delete(sub)) conn.end();
+      if (this.remove(sub)) conn.end();
     });
-    return () => {
-      this.subscribers.delete(sub);
-    };
+    return () => void this.remove(sub);
+  }
+
+  private add(sub: Subscriber): void {
+    this.subscribers.add(sub);
+    const key = topicKey(sub.topic.table, sub.topic.owner);
+    let subs = this.byTopic.get(key);
+    if (subs === undefined) this.byTopic.set(key, (subs = new Set()));
+    subs.add(sub);
+  }
+
+  /** False if it was already gone. */
+  private remove(sub: Subscriber): boolean {
+    if (!this.subscribers.delete(sub)) return false;
+    const key = topicKey(sub.topic.table, sub.topic.owner);
+    const subs = this.byTopic.get(key);
+    subs?.delete(sub);
+    if (subs?.size === 0) this.byTopic.delete(key);
+    return true;
   }
 
   private async start(sub: Subscriber, resumeFrom: string): Promise<void> {
@@ -122,10 +168,64 @@ export class FeedHub {
     return this.subscribers.size;
   }
 
-  publish(event: ChangeEvent): void {
-    this.head = Math.max(this.head, event.eventId);
-    for (const sub of this.subscribers) {
-      if (sub.topic.table === event.table && sub.topic.owner === event.owner) this.deliver(sub, { type: 'change', event });
+  /**
+   * Hands committed events, in id order, to the connections of their topics.
+   * Events published together go out together: one write per connection
+   * for all of a topic's events, encoded once (ChangeBatch). A topic with
+   * thousands of connections is written to a slice at a time, yielding to
+   * the event loop in between, so that requests (and the database replies
+   * of writes in flight, which hold the event log's lock) are not kept
+   * waiting for the whole fan-out. Events reach each connection in id
+   * order; when more of a topic's events arrive while its last batch is
+   * still being handed out, the connections not yet reached get them in the
+   * same write, so a master that falls behind writes fewer, larger chunks
+   * instead of falling further behind.
+   */
+  publish(...events: ChangeEvent[]): void {
+    const batches = new Map<string, ChangeEvent[]>();
+    for (const event of events) {
+      this.head = Math.max(this.head, event.eventId);
+      const key = topicKey(event.table, event.owner);
+      if (!this.byTopic.has(key)) continue;
+      const batch = batches.get(key);
+      if (batch === undefined) batches.set(key, [event]);
+      else batch.push(event);
+    }
+    for (const [key, batch] of batches) {
+      // Each connection waits in at most one unfinished batch of its topic:
+      // the new events join it there, in the same write. Connections every
+      // batch has reached already get a batch of their own.
+      const waiting = new Set<Subscriber>();
+      for (const sweep of this.sweeps) {
+        if (sweep.key !== key || sweep.next === sweep.subs.length) continue;
+        const unreached = sweep.subs.slice(sweep.next);
+        for (const sub of unreached) waiting.add(sub);
+        Object.assign(sweep, { batch: new ChangeBatch([...sweep.batch.events, ...batch]), subs: unreached, next: 0 });
+      }
+      const others = [...this.byTopic.get(key)!].filter((sub) => !waiting.has(sub));
+      if (others.length > 0) this.sweeps.push({ key, batch: new ChangeBatch(batch), subs: others, next: 0 });
+    }
+    this.sweep();
+  }
+
+  /** Delivers queued batches, `FANOUT_SLICE` connections per turn of the event loop. */
+  private sweep(): void {
+    if (this.sweepScheduled) return;
+    let budget = FANOUT_SLICE;
+    for (let sweep = this.sweeps[0]; sweep !== undefined; sweep = this.sweeps[0]) {
+      while (sweep.next < sweep.subs.length) {
+        if (budget-- === 0) {
+          this.sweepScheduled = true;
+          setImmediate(() => {
+            this.sweepScheduled = false;
+            this.sweep();
+          });
+          return;
+        }
+        const sub = sweep.subs[sweep.next++]!;
+        if (this.subscribers.has(sub)) this.deliverBatch(sub, sweep.batch);
+      }
+      this.sweeps.shift();
     }
   }
 
@@ -143,6 +243,8 @@ export class FeedHub {
   closeAll(): void {
     const subs = [...this.subscribers];
     this.subscribers.clear();
+    this.byTopic.clear();
+    this.sweeps.length = 0;
     for (const sub of subs) sub.conn.end();
   }
 
@@ -160,6 +262,16 @@ export class FeedHub {
     return events.map((event) => ({ type: 'change', event }));
   }
 
+  /** The shared batch when the connection is live and has none of it yet; otherwise event by event, as `deliver` decides. */
+  private deliverBatch(sub: Subscriber, batch: ChangeBatch): void {
+    if (!sub.ready || this.paused || batch.first <= sub.lastSent) {
+      for (const event of batch.events) this.deliver(sub, { type: 'change', event });
+      return;
+    }
+    sub.lastSent = batch.last;
+    sub.conn.sendChanges(batch);
+  }
+
   private deliver(sub: Subscriber, message: FeedMessage): void {
     if (!sub.ready || this.paused) return void sub.held.push(message);
     if (message.type === 'change') {
@@ -171,3 +283,9 @@ export class FeedHub {
     sub.conn.send(message);
   }
 }
+
+// Connections written to per turn of the event loop: a few milliseconds of writes.
+const FANOUT_SLICE = 250;
+
+// Table names cannot hold a NUL, so the key cannot be read two ways.
+const topicKey = (table: string, owner: Owner): string => `${table}\0${owner}`;

@@ -205,7 +205,7 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
   }
   const hub = new FeedHub(storage, opts.feedLimits, await storage.latestEventId());
   // Every committed event, from this master or (Postgres) another, reaches the feeds from here.
-  storage.follow((event) => hub.publish(event));
+  storage.follow((events) => hub.publish(...events));
   let closed = false;
   const ctx: Master = {
     storage,

@@ -1,5 +1,6 @@
 import { WebSocket } from 'ws';
-import type { FeedHub, FeedMessage, FeedTopic } from './feed.js';
+import type { ChangeBatch, FeedHub, FeedMessage, FeedTopic } from './feed.js';
+import type { ChangeEvent } from './storage/types.js';
 
 /** Renders one feed message as a WebSocket text frame. */
 export function formatWs(message: FeedMessage): string {
@@ -9,6 +10,9 @@ export function formatWs(message: FeedMessage): string {
   const base = { type: 'change', eventId: String(eventId), kind };
   return JSON.stringify(id === undefined ? base : { ...base, id });
 }
+
+/** A batch of changes as text frames' payloads: encoded once, sent on every connection of the topic. */
+const changesWs = (events: readonly ChangeEvent[]): Buffer[] => events.map((event) => Buffer.from(formatWs({ type: 'change', event })));
 
 // Long enough for a well-behaved client to answer our close frame.
 const CLOSE_GRACE_MS = 1000;
@@ -37,16 +41,18 @@ export function serveWs(
   heartbeatMs: number,
   sessionAlive: () => Promise<boolean> = async () => true,
 ): void {
-  const send = (message: FeedMessage): void => {
+  const write = (frames: ReadonlyArray<string | Buffer>): void => {
     if (ws.readyState !== WebSocket.OPEN) return;
-    ws.send(formatWs(message));
+    for (const frame of frames) ws.send(frame, { binary: false });
     // A reader that fell behind would otherwise make us buffer every later event for it.
     if (ws.bufferedAmount > hub.limits.maxBufferedBytes) ws.terminate();
   };
+  const send = (message: FeedMessage): void => write([formatWs(message)]);
   const heartbeat: FeedMessage = { type: 'heartbeat', intervalMs: heartbeatMs };
   send(heartbeat); // at once: it tells the client the interval to expect
   const unsubscribe = hub.subscribe(topic, resumeFrom, {
     send,
+    sendChanges: (batch: ChangeBatch) => write(batch.encoded(changesWs)),
     end: () => {
       ws.close(1001, 'server shutting down');
       setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref();

@@ -92,6 +92,11 @@ const MAX_ATTEMPTS = 5;
 // A follower reads the log in pages of this many events.
 const FOLLOW_PAGE = 1000;
 
+/** Whether a transaction's function committed it itself. */
+interface Transaction {
+  committed: boolean;
+}
+
 interface EventRecord {
   id: number;
   tbl: string;
@@ -191,7 +196,7 @@ export class PostgresStorage implements Storage {
 
   async commit(owner: Owner, write: Write, keyed: KeyedWrite | undefined, now: number): Promise<Committed> {
     const { table } = write;
-    const committed = await this.transaction(async (c): Promise<Committed> => {
+    const committed = await this.transaction(async (c, tx): Promise<Committed> => {
       if (keyed !== undefined) {
         const prior = await this.findKey(c, owner, keyed.key, now);
         if (prior !== undefined) {
@@ -206,15 +211,15 @@ export class PostgresStorage implements Storage {
       await this.store(c, owner, table, applied);
       if (keyed !== undefined) await this.saveKey(c, keyRecord(keyed, owner, table, applied), now);
       // Last, so the event log's lock is held only for the event and the commit.
-      const event = await this.appendEvent(c, owner, table, applied.change.kind, applied.change.id);
+      const event = await this.appendEvent(c, tx, owner, table, applied.change.kind, applied.change.id);
       return { status: applied.status, body: applied.body, replayed: false, event };
     });
-    if (!committed.replayed) await this.handedOn(committed.event.eventId);
+    if (!committed.replayed) await this.handedOn(committed.event);
     return committed;
   }
 
   async replaceTable(owner: Owner, table: string, rows: Iterable<Row>): Promise<ChangeEvent> {
-    const event = await this.transaction(async (c) => {
+    const event = await this.transaction(async (c, tx) => {
       await c.query('DELETE FROM rows WHERE owner = $1 AND tbl = $2', [owner, table]);
       let ids: string[] = [];
       let bodies: string[] = [];
@@ -229,9 +234,9 @@ export class PostgresStorage implements Storage {
         if (ids.length === 5000) await flush();
       }
       if (ids.length > 0) await flush();
-      return this.appendEvent(c, owner, table, 'changed');
+      return this.appendEvent(c, tx, owner, table, 'changed');
     });
-    await this.handedOn(event.eventId);
+    await this.handedOn(event);
     return event;
   }
 
@@ -239,11 +244,20 @@ export class PostgresStorage implements Storage {
    * Resolves once this master's feeds were handed event `eventId`, so that a
    * write is answered only after this master's feeds know of it (as with
    * SQLite): a client that saw its write succeed and then opens a feed here
-   * is told a head id that includes it. Reads the log at once rather than
-   * waiting for the notification; gives up waiting after a second (the
-   * listening connection may be down), since the write itself is committed.
+   * is told a head id that includes it. When every event before it was
+   * delivered already, this master hands it on itself (ids have no gaps, so
+   * nothing can come between); otherwise it reads the log at once rather
+   * than waiting for the notification, and gives up waiting after a second
+   * (the listening connection may be down), since the write itself is
+   * committed.
    */
-  private handedOn(eventId: number): Promise<void> {
+  private handedOn(event: ChangeEvent): Promise<void> {
+    const { eventId } = event;
+    if (this.delivered === eventId - 1 && !this.closed) {
+      this.delivered = eventId;
+      this.emit([event]);
+      this.settleWaiters();
+    }
     if (this.delivered >= eventId || this.closed) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(() => settle(), 1000);
@@ -288,14 +302,16 @@ export class PostgresStorage implements Storage {
     await this.pool.end();
   }
 
-  private async transaction<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
+  /** Runs `fn` in a transaction, committed after it unless it committed itself (`appendEvent`). */
+  private async transaction<T>(fn: (c: PoolClient, tx: Transaction) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const c = await this.pool.connect();
+      const tx: Transaction = { committed: false };
       let broken: Error | undefined;
       try {
         await c.query('BEGIN');
-        const result = await fn(c);
-        await c.query('COMMIT');
+        const result = await fn(c, tx);
+        if (!tx.committed) await c.query('COMMIT');
         return result;
       } catch (err) {
         await c.query('ROLLBACK').catch((rollbackFailed: Error) => (broken = rollbackFailed));
@@ -327,32 +343,52 @@ export class PostgresStorage implements Storage {
   }
 
   /**
-   * Appends to the log and NOTIFYs every master. The id is not taken from a
-   * sequence: sequence values are handed out at insert time, so a write that
-   * took id 5 could commit after one that took id 6, and a master that had
-   * read 6 would then skip 5 forever. Instead the id is `head + 1` of the one
-   * `event_log` row, whose row lock this transaction then holds until it
-   * commits: event ids commit in id order, without gaps, and a reader that
-   * sees event N has every event before it. The price is that writes commit
-   * one at a time from here on (the rest of each write runs concurrently),
-   * which is why this is the transaction's last step.
+   * Appends to the log, NOTIFYs every master and commits. The id is not
+   * taken from a sequence: sequence values are handed out at insert time, so
+   * a write that took id 5 could commit after one that took id 6, and a
+   * master that had read 6 would then skip 5 forever. Instead the id is
+   * `head + 1` of the one `event_log` row, whose row lock this transaction
+   * then holds until it commits: event ids commit in id order, without gaps,
+   * and a reader that sees event N has every event before it. The price is
+   * that writes commit one at a time from here on (the rest of each write
+   * runs concurrently). So this is the transaction's last step, and the
+   * statement that takes the lock and the COMMIT go in one round trip: the
+   * lock is never held while the master's event loop is busy elsewhere (a
+   * fan-out to thousands of feeds), only for the database's own work.
+   * Values are inlined as escaped literals, since a query with parameters
+   * holds a single statement.
    */
-  private async appendEvent(c: PoolClient, owner: Owner, table: string, kind: ChangeKind, id?: string): Promise<ChangeEvent> {
-    const { rows } = await c.query<{ id: number; trimmed: number }>(
-      `WITH next AS (UPDATE event_log SET head = head + 1 RETURNING head, trimmed_through)
-       INSERT INTO events (id, owner, tbl, kind, row_id, at)
-         SELECT head, $1, $2, $3, $4, $5 FROM next
-       RETURNING id, (SELECT trimmed_through FROM next) AS trimmed`,
-      [owner, table, kind, id ?? null, Date.now()],
-    );
-    const { id: eventId, trimmed } = rows[0] as { id: number; trimmed: number };
-    const cutoff = eventId - this.opts.eventRetention;
-    if (cutoff > trimmed) {
-      await c.query('DELETE FROM events WHERE id <= $1', [cutoff]);
-      await c.query('UPDATE event_log SET trimmed_through = $1', [cutoff]);
-    }
-    await c.query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, String(eventId)]);
+  private async appendEvent(c: PoolClient, tx: Transaction, owner: Owner, table: string, kind: ChangeKind, id?: string): Promise<ChangeEvent> {
+    const literal = (value: string | undefined): string => (value === undefined ? 'NULL' : c.escapeLiteral(value));
+    const results = (await c.query(
+      `WITH next AS (UPDATE event_log SET head = head + 1 RETURNING head),
+       added AS (
+         INSERT INTO events (id, owner, tbl, kind, row_id, at)
+         SELECT head, ${literal(owner)}, ${literal(table)}, ${literal(kind)}, ${literal(id)}, ${Math.floor(Date.now())} FROM next
+         RETURNING id)
+       SELECT id, pg_notify(${literal(EVENTS_CHANNEL)}, id::text)::text AS notified FROM added;
+       COMMIT`,
+    )) as unknown as pg.QueryResult<{ id: number }>[];
+    tx.committed = true;
+    const eventId = results[0]!.rows[0]!.id;
+    await this.trim(eventId - this.opts.eventRetention);
     return id === undefined ? { eventId, table, owner, kind } : { eventId, table, owner, kind, id };
+  }
+
+  /**
+   * Drops events up to `cutoff` and records the mark, in one statement of its
+   * own (the row lock for a moment, no round trip under it). A trim that
+   * fails only leaves older events for the next one.
+   */
+  private async trim(cutoff: number): Promise<void> {
+    if (cutoff <= 0) return;
+    await this.pool
+      .query(
+        `WITH mark AS (UPDATE event_log SET trimmed_through = $1 WHERE trimmed_through < $1 RETURNING 1)
+         DELETE FROM events WHERE id <= $1 AND EXISTS (SELECT 1 FROM mark)`,
+        [cutoff],
+      )
+      .catch((err: unknown) => console.error('vantage-live master: cannot trim the change log', err));
   }
 
   private async findKey(c: PoolClient, owner: Owner, key: string, now: number): Promise<KeyRecord | undefined> {
@@ -433,12 +469,14 @@ export class PostgresStorage implements Storage {
             'SELECT id, tbl, owner, kind, row_id FROM events WHERE id > $1 ORDER BY id LIMIT $2',
             [this.delivered, FOLLOW_PAGE],
           );
-          for (const record of rows) {
-            if (this.closed) return;
-            this.delivered = record.id;
-            this.emit(toEvent(record));
+          if (this.closed) return;
+          // A write of this master may have handed on some of them meanwhile (handedOn).
+          const fresh = rows.filter((record) => record.id > this.delivered);
+          if (fresh.length > 0) {
+            this.delivered = fresh.at(-1)!.id;
+            this.emit(fresh.map(toEvent));
           }
-          for (const waiter of this.waiters) if (waiter.eventId <= this.delivered) waiter.settle();
+          this.settleWaiters();
           if (rows.length === FOLLOW_PAGE) this.readAgain = true;
         } while (this.readAgain && !this.closed);
       } catch (err) {
@@ -452,10 +490,14 @@ export class PostgresStorage implements Storage {
     })();
   }
 
-  private emit(event: ChangeEvent): void {
+  private settleWaiters(): void {
+    for (const waiter of this.waiters) if (waiter.eventId <= this.delivered) waiter.settle();
+  }
+
+  private emit(events: ChangeEvent[]): void {
     for (const listener of this.listeners) {
       try {
-        listener(event);
+        listener(events);
       } catch (err) {
         console.error('vantage-live master: change feed listener failed', err);
       }

@@ -229,7 +229,7 @@ export class SqliteStorage implements Storage {
       if (keyed !== undefined) this.saveKey(keyRecord(keyed, owner, table, applied), now);
       return { status: applied.status, body: applied.body, replayed: false, event };
     })();
-    if (!committed.replayed) this.emit(committed.event);
+    if (!committed.replayed) this.emit([committed.event]);
     return committed;
   }
 
@@ -239,7 +239,7 @@ export class SqliteStorage implements Storage {
       for (const row of rows) this.stmt.insertRow.run(owner, table, row.id, JSON.stringify(row));
       return this.appendEvent(owner, table, 'changed');
     })();
-    this.emit(event);
+    this.emit([event]);
     return event;
   }
 
@@ -305,10 +305,10 @@ export class SqliteStorage implements Storage {
   }
 
   // After the commit: a listener's failure must not turn a stored write into an error answer.
-  private emit(event: ChangeEvent): void {
+  private emit(events: ChangeEvent[]): void {
     for (const listener of this.listeners) {
       try {
-        listener(event);
+        listener(events);
       } catch (err) {
         console.error('vantage-live master: change feed listener failed', err);
       }

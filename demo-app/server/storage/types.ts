@@ -106,8 +106,12 @@ export interface SessionRows {
   remove(tokenHash: string): Promise<void>;
 }
 
-/** Told of every committed event, in event id order, once each. */
-export type EventListener = (event: ChangeEvent) => void;
+/**
+ * Told of every committed event, in event id order, once each; in batches
+ * (one write's event, or a page of the log read at once), so a feed can send
+ * what arrived together in one go.
+ */
+export type EventListener = (events: ChangeEvent[]) => void;
 
 export interface Storage {
   readonly kind: 'sqlite' | 'postgres';
