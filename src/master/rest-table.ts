@@ -1,4 +1,4 @@
-import { AuthRequiredError, InvalidInputError, MasterRejectedError, MasterUnavailableError, UnexpectedResponseError } from '../errors.js';
+import { AuthRequiredError, ConflictError, InvalidInputError, MasterRejectedError, MasterUnavailableError, UnexpectedResponseError } from '../errors.js';
 import { idPathSegment, idProblem } from '../ids.js';
 import type { Id, PageRequest, Row, TableLike, WriteOptions } from '../types.js';
 
@@ -121,6 +121,7 @@ export class RestTable implements TableLike {
     const headers: Record<string, string> = { ...(await this.headers?.()), accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (opts?.idempotencyKey) headers['idempotency-key'] = opts.idempotencyKey;
+    if (opts?.ifMatch !== undefined) headers['if-match'] = `"${opts.ifMatch}"`;
     const url = this.url + path;
     let res: Response;
     try {
@@ -150,6 +151,10 @@ export class RestTable implements TableLike {
     const error = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
     const message = `${method} ${url}: ${res.status} ${error?.message ?? (text.slice(0, 200) || res.statusText)}`;
     const status = res.status;
+    if (status === 412 && opts?.ifMatch !== undefined) {
+      const theirs = (json as { row?: unknown } | undefined)?.row;
+      throw new ConflictError(isRow(theirs) ? theirs : null, message);
+    }
     // 409 for a key still being processed (the IETF Idempotency-Key draft): the first request may yet finish.
     if (status === 408 || status === 429 || status >= 500 || (status === 409 && error?.code === KEY_IN_PROGRESS)) {
       throw new MasterUnavailableError(message, status, retryAfterMs(res.headers.get('retry-after')));
@@ -160,6 +165,8 @@ export class RestTable implements TableLike {
 
 /** The error code of a 409 that means "this Idempotency-Key is still being processed" (docs/protocol.md). */
 export const KEY_IN_PROGRESS = 'idempotency_key_in_progress';
+
+const isRow = (value: unknown): value is Row => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 function parseJson(text: string): unknown {
   if (!text) return undefined;
