@@ -18,6 +18,13 @@ export interface Master extends RunningMaster {
   stats(): Promise<MasterStats>;
 }
 
+/** A row as the master sent it, without its `_version` (docs/protocol.md, "Versions"): for comparing the fields a test wrote. */
+export function unversioned<T>(row: T): T {
+  if (typeof row !== 'object' || row === null) return row;
+  const { _version: _v, ...fields } = row as Record<string, unknown>;
+  return fields as T;
+}
+
 export async function launchMaster(opts: { seedRows?: number; staticDir?: string } = {}): Promise<Master> {
   const dir = mkdtempSync(join(tmpdir(), 'vl-e2e-'));
   const staticDir = opts.staticDir ?? 'demo-app/dist';

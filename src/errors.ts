@@ -1,3 +1,5 @@
+import type { Row } from './types.js';
+
 /**
  * Every `code` a VantageError can carry: a closed set, safe to switch on.
  * Errors cross the bridge by code, so they keep their class in a minified build.
@@ -26,6 +28,7 @@ export const VANTAGE_ERROR_CODES = [
   'auth_required',
   'signed_out',
   'pending_writes',
+  'conflict',
 ] as const;
 export type VantageErrorCode = (typeof VANTAGE_ERROR_CODES)[number];
 
@@ -43,6 +46,7 @@ const CLASS_NAMES: Partial<Record<VantageErrorCode, string>> = {
   protocol_mismatch: 'ProtocolMismatchError',
   no_service_worker: 'NoServiceWorkerError',
   auth_required: 'AuthRequiredError',
+  conflict: 'ConflictError',
 };
 
 /** Every error vantage-live throws: `code` is stable and safe to switch on. */
@@ -182,9 +186,29 @@ export interface ErrorInfo {
   code: string;
   message: string;
   status?: number;
+  /** A conflict: the master's current row (null when it was deleted). */
+  theirs?: Row | null;
+}
+
+/**
+ * The master refused a write because its row changed since the version the
+ * write was made against (412 to `If-Match`). `theirs` is the master's row
+ * now, with its version; null when the row is gone. What happens next is the
+ * table's conflict policy (README, "Conflicts").
+ */
+export class ConflictError extends VantageError {
+  readonly status = 412;
+  constructor(
+    readonly theirs: Row | null,
+    message: string,
+    opId?: string,
+  ) {
+    super('conflict', message, { opId });
+  }
 }
 
 export function errorInfo(err: unknown): ErrorInfo {
+  if (err instanceof ConflictError) return { code: err.code, message: err.message, status: err.status, theirs: err.theirs };
   if (err instanceof MasterRejectedError) return { code: err.masterCode, message: err.message, status: err.status };
   if (err instanceof UnexpectedResponseError || err instanceof AuthRequiredError) return { code: err.code, message: err.message, status: err.status };
   if (err instanceof MasterUnavailableError) return { code: err.code, message: err.message, status: err.status };

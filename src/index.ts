@@ -10,6 +10,7 @@ export { LiveTable, type LiveTableOptions, type LiveTableEvent, type ReadResult,
 export { RestTable, type RestTableOptions } from './master/rest-table.js';
 export { ADAPTERS, jsonServerAdapter, postgrestAdapter, vantageAdapter, type Delivery, type RestAdapter, type RestAnswer, type RestCall, type RestFailure, type WriteContext } from './master/adapters.js';
 export { MemoryTable } from './master/memory-table.js';
+export { mergeFields, VERSION_FIELD, type ConflictPolicy, type MergeFn, type MergeResult } from './conflicts.js';
 export { MemCache } from './cache/mem-cache.js';
 export { NoCache } from './cache/no-cache.js';
 export { IdbCache } from './cache/idb-cache.js';
@@ -30,6 +31,7 @@ export {
   StorageFullError,
   UnknownOpError,
   DeadLetterError,
+  ConflictError,
   BridgeTimeoutError,
   ProtocolMismatchError,
   NoServiceWorkerError,
@@ -43,7 +45,7 @@ export { MAX_ID_LENGTH } from './ids.js';
 
 // ---- Extend: contracts and base classes for your own caches, queues, streams and masters ----
 export type { Cache, CachedRows, CacheEntryInfo } from './cache/types.js';
-export type { WriteQueue, NewOp, QueuedOp, DoneOp, AppliedOp, OpRecord, OpKind, OpBody, Take, IdRewrite, DeathReason } from './queue/types.js';
+export type { WriteQueue, NewOp, QueuedOp, DoneOp, AppliedOp, OpRecord, OpKind, OpBody, Take, IdRewrite, DeathReason, OpBase, Amend, Version } from './queue/types.js';
 export type { PendingOp } from './queue/table-queue.js';
 export type { LiveEvent, LiveStream, StreamState } from './stream/types.js';
 export { ReconnectingLiveStream, type ReconnectingStreamOptions } from './stream/reconnecting.js';

@@ -1,7 +1,9 @@
 import { tableOf, type Cache, type CachedRows, type CacheEntryInfo } from './cache/types.js';
 import { defaultEnv, type Env } from './env.js';
+import { baseFrom, resolveBase, sendWithPolicy, versionOf, type ConflictPolicy } from './conflicts.js';
 import {
   aboutOp,
+  ConflictError,
   DeadLetterError,
   errorInfo,
   InvalidInputError,
@@ -14,11 +16,11 @@ import {
 } from './errors.js';
 import { Listeners } from './listeners.js';
 import { logger } from './log.js';
-import { overlayPending, pendingIds } from './overlay.js';
+import { overlayConflicts, overlayPending, pendingIds } from './overlay.js';
 import { MemQueue } from './queue/mem-queue.js';
 import { defaultRetryPolicy, type RetryPolicy } from './queue/retry-policy.js';
 import { TableQueue, type PendingOp, type QueueOutcome } from './queue/table-queue.js';
-import { opTarget, type DeathReason, type OpBody, type OpRecord, type QueuedOp, type WriteQueue } from './queue/types.js';
+import { opTarget, type DeathReason, type OpBase, type OpBody, type OpRecord, type QueuedOp, type WriteQueue } from './queue/types.js';
 import type { LiveEvent, LiveStream, StreamState } from './stream/types.js';
 import type { Id, PageRequest, Row, TableLike, WriteOptions } from './types.js';
 import { checkId, checkRow } from './validate.js';
@@ -61,6 +63,14 @@ export interface LiveTableOptions {
   maxAgeMs?: number;
   /** Time, randomness, timers and "online"; default the platform's. */
   env?: Env;
+  /**
+   * Send the version a patch, replace or delete was made against (`If-Match`),
+   * so it never silently overwrites a newer change; default true. False: every
+   * write is last-writer-wins, as with masters without versions.
+   */
+  versions?: boolean;
+  /** What a write that meets a newer version of its row does (README, "Conflicts"); default 'server-wins'. */
+  onConflict?: ConflictPolicy;
 }
 
 /** A read with where it came from, for UIs that show it. */
@@ -76,6 +86,8 @@ export interface ReadResult {
   fetchedAt: number;
   /** Ids of rows with a write still waiting for the master (R3); an insertReturnId's row counts under its temporary id (its opId). */
   pendingIds: Id[];
+  /** Rows whose write met a newer version and waits for the app: they show the master's row. `opId` is the dead letter to retry, discard or resolve. */
+  conflicts: Array<{ id: Id; opId: string }>;
 }
 
 /** Everything a UI may want to hear about a LiveTable. */
@@ -87,6 +99,8 @@ export type LiveTableEvent =
   | { type: 'assigned'; opId: string; temporaryId: Id; id: Id }
   | { type: 'retrying'; op: QueuedOp; error: ErrorInfo; retryAt: number }
   | { type: 'dead'; op: QueuedOp; error: ErrorInfo; reason: DeathReason }
+  /** A write met a newer version of its row and waits for the app (server-wins): `theirs` is the master's row (null: deleted). A `dead` event comes with it. */
+  | { type: 'conflict'; op: QueuedOp; theirs: Row | null }
   /** A dead letter was sent to the end of the queue; `overtaken` ops on its row were applied after it died, and it will land after them. */
   | { type: 'retried'; op: QueuedOp; overtaken: number }
   | { type: 'queue'; pending: number; dead: number }
@@ -121,6 +135,7 @@ export class LiveTable implements TableLike {
   private readonly unsubscribe: Array<() => void> = [];
   private readonly freshness: Freshness;
   private readonly maxAgeMs: number | undefined;
+  private readonly versions: boolean;
   // Background refetches (swr) by cache key: one at a time per key.
   private readonly revalidating = new Map<string, Promise<void>>();
   private closed = false;
@@ -142,9 +157,11 @@ export class LiveTable implements TableLike {
     this.env = opts.env ?? defaultEnv;
     this.freshness = opts.freshness ?? 'strict';
     this.maxAgeMs = opts.maxAgeMs;
+    this.versions = opts.versions ?? true;
     const target = opts.writeTarget ?? master;
+    const policy = opts.onConflict ?? 'server-wins';
     this.writes = TableQueue.of(this.queue, this.name, {
-      apply: (op) => applyOp(target, op),
+      apply: async (op) => sendWithPolicy(target, op, await resolveBase(op, this.queue), policy),
       policy: { ...defaultRetryPolicy, ...opts.retryPolicy },
       env: this.env,
     });
@@ -184,8 +201,9 @@ export class LiveTable implements TableLike {
     }
     const key = page === undefined ? `${this.cacheKey}/all` : this.pageCacheKey(page, ipp);
     const cached = await this.readThrough(key, () => this.master.list(page === undefined ? undefined : { page, ipp }), opts, page);
-    const ops = await this.pending();
-    return { ...cached, rows: overlayPending(cached.rows, ops, this.idField, page), pendingIds: pendingIds(ops) };
+    const [ops, conflicts] = await Promise.all([this.pending(), this.writes.conflicts()]);
+    const rows = overlayPending(overlayConflicts(cached.rows, conflicts), ops, this.idField, page);
+    return { ...cached, rows, pendingIds: pendingIds(ops), conflicts: conflictsOf(conflicts) };
   }
 
   /** One row, with where it came from. */
@@ -201,7 +219,9 @@ export class LiveTable implements TableLike {
       opts,
     );
     const ops = (await this.pending()).filter((op) => op.kind === 'deleteAll' || opTarget(op) === id);
-    return { ...cached, rows: overlayPending(cached.rows, ops, this.idField, undefined), pendingIds: pendingIds(ops) };
+    const conflicts = (await this.writes.conflicts()).filter((op) => opTarget(op) === id);
+    const rows = overlayPending(overlayConflicts(cached.rows, conflicts), ops, this.idField, undefined);
+    return { ...cached, rows, pendingIds: pendingIds(ops), conflicts: conflictsOf(conflicts) };
   }
 
   async list(req?: PageRequest): Promise<Array<[Id, Row]>> {
@@ -217,7 +237,7 @@ export class LiveTable implements TableLike {
     await Promise.all(this.revalidating.values());
   }
 
-  private async readThrough(key: string, load: () => Promise<Array<[Id, Row]>>, opts: ReadOptions | undefined, page?: number): Promise<Omit<ReadResult, 'pendingIds'>> {
+  private async readThrough(key: string, load: () => Promise<Array<[Id, Row]>>, opts: ReadOptions | undefined, page?: number): Promise<Omit<ReadResult, 'pendingIds' | 'conflicts'>> {
     const started = this.env.now();
     const done = (outcome: 'hit' | 'miss' | 'stale', entry: CachedRows, source: 'cache' | 'master', revalidating = false) => {
       const ms = this.env.now() - started;
@@ -289,23 +309,49 @@ export class LiveTable implements TableLike {
   async replace(id: Id, row: Row, opts?: WriteOptions): Promise<Row> {
     checkId(id);
     checkRow(row, this.idField, id);
-    return (await this.write({ kind: 'replace', id, row: this.withoutId(row) }, opts, () => ({ ...row, [this.idField]: id }))) as Row;
+    return (await this.write({ kind: 'replace', id, row: this.withoutId(row), base: await this.baseOf(id) }, opts, () => ({ ...row, [this.idField]: id }))) as Row;
   }
 
   /** With `wait: 'queued'` only the patched fields are known: they are returned, with the id. */
   async patch(id: Id, partial: Row, opts?: WriteOptions): Promise<Row> {
     checkId(id);
     checkRow(partial, this.idField, id);
-    return (await this.write({ kind: 'patch', id, row: this.withoutId(partial) }, opts, () => ({ ...partial, [this.idField]: id }))) as Row;
+    return (await this.write({ kind: 'patch', id, row: this.withoutId(partial), base: await this.baseOf(id) }, opts, () => ({ ...partial, [this.idField]: id }))) as Row;
   }
 
   async delete(id: Id, opts?: WriteOptions): Promise<void> {
     checkId(id);
-    await this.write({ kind: 'delete', id }, opts, () => undefined);
+    await this.write({ kind: 'delete', id, base: await this.baseOf(id) }, opts, () => undefined);
   }
 
   async deleteAll(opts?: WriteOptions): Promise<void> {
     await this.write({ kind: 'deleteAll' }, opts, () => undefined);
+  }
+
+  /**
+   * The version a write to row `id` is made against: after an earlier write to
+   * the row that is still queued, that write's result; otherwise the row's
+   * version in a fresh cache entry (a stale one may predate a write of ours,
+   * which would then conflict with itself). None: the write is sent unchecked.
+   */
+  private async baseOf(id: Id): Promise<OpBase | undefined> {
+    if (!this.versions) return undefined;
+    const earlier = (await this.queue.ops(this.name)).filter((op) => opTarget(op) === id).at(-1);
+    if (earlier) return { afterOp: earlier.opId };
+    return baseFrom(await this.freshRow(id));
+  }
+
+  private async freshRow(id: Id): Promise<Row | undefined> {
+    const prefix = `${this.cacheKey}/`;
+    const found = (entry: CachedRows | undefined) => (entry && !entry.stale ? entry.rows.find(([rowId]) => rowId === id)?.[1] : undefined);
+    const direct = found(await this.cache.get(this.idCacheKey(id))) ?? found(await this.cache.get(`${prefix}all`));
+    if (direct) return direct;
+    for (const info of (await this.cache.inspect?.(prefix)) ?? []) {
+      if (info.stale || info.key === this.idCacheKey(id)) continue;
+      const row = found(await this.cache.get(info.key));
+      if (row) return row;
+    }
+    return undefined;
   }
 
   // Queued rows never carry their id: the master's row gets it from the op, so rewriting a temporary id is one field.
@@ -396,8 +442,28 @@ export class LiveTable implements TableLike {
    * died. Retrying an op that is already queued or applied does nothing.
    */
   async retry(opId: string): Promise<void> {
-    const { op, revived, overtaken } = await this.queue.revive(opId, this.env.now());
+    // A conflict is retried against the master's version it met: the write wins over that version, not over one newer still.
+    const dead = await this.queue.record(opId);
+    const amend = dead?.status === 'dead' && dead.deadReason === 'conflict' ? { base: baseFrom(dead.lastError?.theirs) } : undefined;
+    const { op, revived, overtaken } = await this.queue.revive(opId, this.env.now(), amend);
     if (op.status === 'discarded') throw aboutOp(discardedError(opId), opId);
+    if (revived) await this.writes.tell({ type: 'revived', op: op as QueuedOp, overtaken });
+    void this.flush({ onlyDue: true });
+  }
+
+  /**
+   * End a conflict with a row of the app's choosing (a merge of both): the
+   * dead letter becomes a replace of its row with `row`, checked against the
+   * master's version it met, and is sent again like a retried dead letter.
+   */
+  async resolve(opId: string, row: Row): Promise<void> {
+    const dead = await this.queue.record(opId);
+    if (dead?.status !== 'dead' || dead.deadReason !== 'conflict' || !('id' in dead)) {
+      throw new InvalidInputError(`Op ${opId} is not a conflict waiting for the app: only a dead letter of reason "conflict" can be resolved`);
+    }
+    checkRow(row, this.idField, dead.id);
+    const amend = { kind: 'replace' as const, row: this.withoutId(row), base: baseFrom(dead.lastError?.theirs) };
+    const { op, revived, overtaken } = await this.queue.revive(opId, this.env.now(), amend);
     if (revived) await this.writes.tell({ type: 'revived', op: op as QueuedOp, overtaken });
     void this.flush({ onlyDue: true });
   }
@@ -433,9 +499,10 @@ export class LiveTable implements TableLike {
           return this.emit({ type: 'retrying', op: outcome.op, error: errorInfo(outcome.error), retryAt: outcome.retryAt });
         case 'dead': {
           const { op, error, reason } = outcome;
-          const err = reason === 'rejected' ? error : new DeadLetterError(op.opId, reason, errorInfo(error).message);
+          const err = reason === 'rejected' || reason === 'conflict' ? error : new DeadLetterError(op.opId, reason, errorInfo(error).message);
           settle = () => this.settle(op.opId, (w) => w.reject(err));
           this.emit({ type: 'dead', op, error: errorInfo(err), reason });
+          if (error instanceof ConflictError) this.emit({ type: 'conflict', op, theirs: error.theirs });
           break;
         }
         case 'revived':
@@ -511,25 +578,11 @@ function discardedError(opId: string): VantageError {
 /** The error a dead letter's waiters get: the master's refusal, or why the queue gave up. */
 function deadError(op: QueuedOp): VantageError {
   const { status = 400, code = 'rejected', message = 'refused' } = op.lastError ?? {};
+  if (op.deadReason === 'conflict') return new ConflictError(op.lastError?.theirs ?? null, message, op.opId);
   if (op.deadReason && op.deadReason !== 'rejected') return new DeadLetterError(op.opId, op.deadReason, message);
   return aboutOp(new MasterRejectedError(status, code, message), op.opId);
 }
 
-/** Send one queued op to a table, with its idempotency key. */
-function applyOp(target: TableLike, op: QueuedOp): Promise<unknown> {
-  const opts = { idempotencyKey: op.idempotencyKey };
-  switch (op.kind) {
-    case 'insert':
-      return target.insert(op.id, op.row, opts);
-    case 'insertReturnId':
-      return target.insertReturnId(op.row, opts);
-    case 'replace':
-      return target.replace(op.id, op.row, opts);
-    case 'patch':
-      return target.patch(op.id, op.row, opts);
-    case 'delete':
-      return target.delete(op.id, opts);
-    case 'deleteAll':
-      return target.deleteAll(opts);
-  }
+function conflictsOf(ops: QueuedOp[]): Array<{ id: Id; opId: string }> {
+  return ops.map((op) => ({ id: opTarget(op) as Id, opId: op.opId }));
 }

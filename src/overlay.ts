@@ -56,3 +56,26 @@ export function pendingIds(ops: QueuedOp[]): Id[] {
   }
   return [...ids];
 }
+
+/**
+ * Show the master's row where a write met a newer version and waits for the
+ * app (a dead letter of reason "conflict"): the row the conflict brought back,
+ * or no row when the master's was deleted. Rows read later than the conflict
+ * are newer still and are kept.
+ */
+export function overlayConflicts(rows: Array<[Id, Row]>, conflicts: QueuedOp[]): Array<[Id, Row]> {
+  let out = rows;
+  for (const op of conflicts) {
+    const id = opTarget(op);
+    const theirs = op.lastError?.theirs;
+    if (id === undefined || theirs === undefined) continue;
+    out = theirs === null ? out.filter(([rowId]) => rowId !== id) : out.map((r) => (r[0] === id && !newer(r[1], theirs) ? [id, theirs] : r));
+  }
+  return out;
+}
+
+// Versions the reference master hands out grow; other masters' may not, and then the conflict's row is shown.
+function newer(row: Row, than: Row): boolean {
+  const [a, b] = [row._version, than._version];
+  return typeof a === 'number' && typeof b === 'number' && a > b;
+}

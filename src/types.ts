@@ -19,6 +19,12 @@ export interface WriteOptions {
   wait?: 'applied' | 'queued';
   /** LiveTable only: the queue op's id. A write repeated with the same opId is queued once. */
   opId?: string;
+  /**
+   * Masters only: apply the write only if the row is still at this version
+   * (its `_version`), sent as `If-Match`; otherwise ConflictError. The queue
+   * sets it from the version the write was made against.
+   */
+  ifMatch?: string | number;
 }
 
 /** A table-shaped data source: the master, or a LiveTable in front of one (the Rust crate's AnyTable). */

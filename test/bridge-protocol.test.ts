@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { fromWireError, toWireError } from '../src/bridge/protocol.js';
-import { MasterRejectedError, OfflineMissError, VantageError } from '../src/index.js';
+import { ConflictError, MasterRejectedError, OfflineMissError, VantageError } from '../src/index.js';
 
 describe('errors across the bridge', () => {
   it('arrive as the class they were thrown as, with their code and fields', () => {
@@ -11,6 +11,13 @@ describe('errors across the bridge', () => {
     const miss = fromWireError(structuredClone(toWireError(new OfflineMissError('products/page_9'))));
     expect(miss).toBeInstanceOf(OfflineMissError);
     expect(miss).toMatchObject({ code: 'offline_miss', cacheKey: 'products/page_9' });
+  });
+
+  it('a conflict arrives as a ConflictError with the master row it met', () => {
+    const theirs = { id: 'a', name: 'Theirs', _version: 7 };
+    const conflict = fromWireError(structuredClone(toWireError(new ConflictError(theirs, 'PATCH /api/products/a: 412 changed', 'op-1'))));
+    expect(conflict).toBeInstanceOf(ConflictError);
+    expect(conflict).toMatchObject({ name: 'ConflictError', code: 'conflict', status: 412, opId: 'op-1', theirs });
   });
 
   it('keep their class when the worker was minified: classes are found by code, not by constructor name', () => {

@@ -20,12 +20,12 @@ const close = (server: Server): Promise<void> =>
   });
 
 /**
- * A backend that ignores Idempotency-Key: a proxy in front of the reference
- * master that drops the header, and is otherwise the master itself.
+ * A backend that ignores a request header (Idempotency-Key, If-Match): a proxy
+ * in front of the reference master that drops it, and is otherwise the master itself.
  */
-function keyForgettingProxy(target: URL): Server {
+function keyForgettingProxy(target: URL, header = 'idempotency-key'): Server {
   return createServer((req, res) => {
-    const { 'idempotency-key': _dropped, ...rest } = req.headers;
+    const { [header]: _dropped, ...rest } = req.headers;
     const headers = { ...rest, host: target.host };
     // `path` keeps the raw target: a URL string would be normalised (%2e).
     const upstream = request({ hostname: target.hostname, port: target.port, method: req.method, path: req.url, headers, agent: false }, (answer) => {
@@ -79,11 +79,22 @@ describe('the conformance kit', () => {
 
   it('reports the idempotency checks as FAIL, with what it expected and got, against a backend that ignores Idempotency-Key', async () => {
     const results = await runConformance({ baseUrl: forgetfulUrl, table: 'forgetful' });
-    expect(failed(results)).toEqual(['idempotency.replay', 'idempotency.reuse', 'idempotency.key-format']);
+    expect(failed(results)).toEqual(['idempotency.replay', 'idempotency.reuse', 'idempotency.if-match-replay', 'idempotency.key-format']);
     const lines = results.map(formatResult);
     expect(lines).toContainEqual(expect.stringMatching(/^FAIL  idempotency\.replay  POST \/api\/forgetful \{"name":"once"\} with an Idempotency-Key, sent again: expected 201 \{"id":"[^"]+",\.\.\.\} \(the first answer: applied once\), got 201 \{"id":"/));
     expect(lines).toContainEqual(expect.stringMatching(/^FAIL  idempotency\.reuse  PUT \/api\/forgetful\/vlc-\S+ with the same Idempotency-Key: expected 422 \{"error":\{"code":"idempotency_key_reused".*got 200 /));
     expect(lines.every((l) => !l.includes('\n'))).toBe(true);
+  });
+
+  it('reports the If-Match check as FAIL against a backend that ignores If-Match', async () => {
+    const proxy = keyForgettingProxy(new URL(master.url), 'if-match');
+    try {
+      const results = await runConformance({ baseUrl: await listen(proxy), table: 'unmatched', skip: ['feed', 'ids', 'rows', 'list', 'errors'] });
+      expect(failed(results)).toEqual(['versions.if-match']);
+      expect(results.map(formatResult)).toContainEqual(expect.stringMatching(/^FAIL  versions\.if-match  PATCH \/api\/unmatched\/\S+ with the stale If-Match: "\d+": expected 412 /));
+    } finally {
+      await close(proxy);
+    }
   });
 
   it('skips groups and checks by name', async () => {
@@ -144,6 +155,6 @@ describe('the vantage-live-conformance command', () => {
     expect(failing.code).toBe(1);
     expect(failing.stdout).toMatch(/^FAIL  idempotency\.replay  /m);
     expect(failing.stdout).toMatch(/^PASS  rows\.get  /m);
-    expect(failing.stdout.trim().split('\n').at(-1)).toMatch(/^\d+ passed, 3 failed, \d+ skipped$/);
+    expect(failing.stdout.trim().split('\n').at(-1)).toMatch(/^\d+ passed, 4 failed, \d+ skipped$/);
   });
 });

@@ -5,6 +5,8 @@ import { parseJsonObject, readBody, sendJson } from './http.js';
 import { owners } from './auth/auth.js';
 import { SEED_TABLE, seedEveryOwner } from './seed.js';
 import { OPEN } from './storage/types.js';
+import { assertRowId } from './validate.js';
+import { patchRow } from './writes.js';
 
 const MAX_SEED_ROWS = 100_000;
 
@@ -50,6 +52,26 @@ export async function handleAdmin(req: IncomingMessage, res: ServerResponse, ctx
       if (method === 'POST') ctx.chaos.update(parseJsonObject(await readBody(req, ctx.maxBodyBytes)));
       sendJson(res, 200, ctx.chaos.state());
       return;
+    case 'edit': {
+      // Another client's change to a product, made even while the API refuses
+      // the app (chaos "down"): the demo's way to provoke a conflict.
+      if (!ctx.chaosEnabled) throw notFound();
+      if (handledByAllow(res, method, ['POST'])) return;
+      const { id, patch } = parseJsonObject(await readBody(req, ctx.maxBodyBytes));
+      assertRowId(id);
+      if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) throw new HttpError(400, 'invalid_body', 'patch must be a JSON object');
+      let row: unknown;
+      for (const owner of owners(ctx.auth)) {
+        const committed = await ctx.storage.commit(owner, patchRow(SEED_TABLE, id, patch as Record<string, unknown>), undefined, ctx.now()).catch((err: unknown) => {
+          if (err instanceof HttpError && err.status === 404) return undefined;
+          throw err;
+        });
+        row ??= committed?.body;
+      }
+      if (row === undefined) throw new HttpError(404, 'not_found', `${SEED_TABLE}/${id} does not exist`);
+      sendJson(res, 200, row);
+      return;
+    }
     case 'chaos/reset':
       if (!ctx.chaosEnabled) throw notFound();
       if (handledByAllow(res, method, ['POST'])) return;

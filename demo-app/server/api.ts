@@ -10,6 +10,7 @@ import { serveSse } from './sse.js';
 import { assertRowId, assertTableName, positiveIntParam } from './validate.js';
 import type { Owner, Write } from './storage/types.js';
 import { clearTable, createRow, deleteRow, patchRow, putRow } from './writes.js';
+import { etagHeader, ifMatch, precondition } from './versions.js';
 
 const COLLECTION_METHODS = ['GET', 'POST', 'DELETE', 'OPTIONS'];
 const ROW_METHODS = ['GET', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
@@ -86,7 +87,7 @@ async function listRows(res: ServerResponse, ctx: Master, owner: Owner, table: s
 async function getRow(res: ServerResponse, ctx: Master, owner: Owner, table: string, id: string): Promise<void> {
   const row = await ctx.storage.getRow(owner, table, id);
   if (row === undefined) throw new HttpError(404, 'not_found', `${table}/${id} does not exist`);
-  sendJson(res, 200, row);
+  sendJson(res, 200, row, etagHeader(row));
 }
 
 async function write(
@@ -117,10 +118,12 @@ async function write(
   };
 
   // The storage tells the change feed of the write's event once it commits.
-  const committed = await ctx.storage.commit(owner, writeOf(), keyed, ctx.now());
+  // A replay answers as the first call did, whatever If-Match says now: the key is looked up before `decide`.
+  const tags = id === undefined ? undefined : ifMatch(req);
+  const committed = await ctx.storage.commit(owner, precondition(writeOf(), tags), keyed, ctx.now());
   if (committed.replayed) {
     ctx.stats.replays += 1;
-    sendJson(res, committed.status, committed.body, { 'Idempotent-Replayed': 'true' });
+    sendJson(res, committed.status, committed.body, { ...etagHeader(committed.body), 'Idempotent-Replayed': 'true' });
     return;
   }
   ctx.stats.writes += 1;
@@ -128,5 +131,5 @@ async function write(
     req.socket.destroy();
     return;
   }
-  sendJson(res, committed.status, committed.body);
+  sendJson(res, committed.status, committed.body, etagHeader(committed.body));
 }

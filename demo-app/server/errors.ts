@@ -1,10 +1,12 @@
-/** A request the master refuses; rendered as `{"error":{"code","message"}}` with `status`. */
+/** A request the master refuses; rendered as `{"error":{"code","message"}, ...extra}` with `status`. */
 export class HttpError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
     message: string,
     readonly headers: Record<string, string> = {},
+    /** Fields sent next to `error` in the body (a 412 sends the current `row`). */
+    readonly extra: Record<string, unknown> = {},
   ) {
     super(message);
     this.name = 'HttpError';

@@ -110,5 +110,5 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 }
 
 export function sendError(res: ServerResponse, err: HttpError): void {
-  sendJson(res, err.status, { error: { code: err.code, message: err.message } }, err.headers);
+  sendJson(res, err.status, { error: { code: err.code, message: err.message }, ...err.extra }, err.headers);
 }

@@ -3,12 +3,14 @@ import { HttpError } from './errors.js';
 import type { Write } from './storage/types.js';
 import { assertRowId, assertSameId, assertValidRow } from './validate.js';
 import type { Row } from './validate.js';
+import { VERSION_FIELD } from './versions.js';
 
 export type { Applied } from './storage/types.js';
 
-// `id` goes first so stored JSON reads well; the URL's or assigned id always wins.
+// `id` goes first so stored JSON reads well; the URL's or assigned id always
+// wins. The version is the master's, never the body's (versions.ts).
 function withId(id: string, body: Record<string, unknown>): Row {
-  const { id: _bodyId, ...rest } = body;
+  const { id: _bodyId, [VERSION_FIELD]: _version, ...rest } = body;
   return { id, ...rest };
 }
 

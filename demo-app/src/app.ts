@@ -44,7 +44,7 @@ export function mountApp(root: HTMLElement, { live, persisted, onUpdateWaiting }
         mountDeadLetters(live, writeError),
         list.el,
       ),
-      h('aside', { class: 'side-column' }, mountSimulatePanel(list.settledRows), mountInspector(live)),
+      h('aside', { class: 'side-column' }, mountSimulatePanel(list.settledRows, { pendingIds: list.pendingIds, flush: () => live.flush() }), mountInspector(live)),
     ),
     toasts.el,
   );

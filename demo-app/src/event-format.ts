@@ -20,6 +20,8 @@ export function describeEvent(e: LiveTableEvent): LoggedEvent {
       return { tag: 'retry', text: `${opLabel(e.op)} · ${reason(e.error)} · again at ${clock(e.retryAt)}` };
     case 'dead':
       return { tag: 'dead', text: `${opLabel(e.op)} · ${reason(e.error)}` };
+    case 'conflict':
+      return { tag: 'conflict', text: `${opLabel(e.op)} · the row changed on the master meanwhile: keep mine, keep theirs or merge` };
     case 'assigned':
       return { tag: 'assigned', text: `new row ${e.temporaryId} is ${e.id} on the master` };
     case 'retried':

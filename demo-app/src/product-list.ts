@@ -13,7 +13,7 @@ export const PAGE_SIZE = 50;
 const REREAD_AFTER_MS = 200;
 
 /** Table events after which the page on screen may show something else: a write queued, settled, refused or dropped, or a change elsewhere. */
-const CHANGES: ReadonlySet<LiveTableEvent['type']> = new Set(['queued', 'applied', 'assigned', 'dead', 'queue', 'invalidated', 'refreshed']);
+const CHANGES: ReadonlySet<LiveTableEvent['type']> = new Set(['queued', 'applied', 'assigned', 'dead', 'conflict', 'retried', 'queue', 'invalidated', 'refreshed']);
 
 /** The outcome of one read of the list, as the status bar shows it. */
 export interface ListRead {
@@ -34,6 +34,8 @@ export interface ProductList {
   el: HTMLElement;
   /** Rows on screen that the master already has (no write pending). */
   settledRows(): Array<[Id, Row]>;
+  /** Rows on screen with a write still on its way to the master. */
+  pendingIds(): Id[];
   /** Read the current page again, now. */
   reload(): Promise<void>;
 }
@@ -116,10 +118,11 @@ export function mountProductList(live: LiveTableClient, opts: ProductListOptions
       meta.textContent = `Page ${page}`;
       return;
     }
-    const { rows, pendingIds, source, stale, fetchedAt } = last.result!;
+    const { rows, pendingIds, conflicts, source, stale, fetchedAt } = last.result!;
     const pending = new Set(pendingIds);
+    const conflicted = new Set(conflicts.map((c) => c.id));
     if (editing && !rows.some(([id]) => id === editing!.id)) editing = undefined;
-    const state = (id: Id) => (!pending.has(id) ? 'settled' : provisional.has(id) ? 'provisional' : 'pending');
+    const state = (id: Id) => (conflicted.has(id) ? 'conflict' : !pending.has(id) ? 'settled' : provisional.has(id) ? 'provisional' : 'pending');
     replaceChildren(list, ...rows.map(([id, row]) => (editing?.id === id ? editing.el : productRow(id, row, state(id), actions))));
     message.hidden = rows.length > 0;
     if (rows.length === 0) replaceChildren(message, h('strong', {}, `No products on page ${page}.`), ' ', page > 1 ? h('a', { href: '#page=1' }, 'Back to page 1') : null);
@@ -166,6 +169,7 @@ export function mountProductList(live: LiveTableClient, opts: ProductListOptions
   return {
     el,
     settledRows: () => (last?.result ? last.result.rows.filter(([id]) => !last!.result!.pendingIds.includes(id)) : []),
+    pendingIds: () => last?.result?.pendingIds.filter((id) => !last!.result!.conflicts.some((c) => c.id === id)) ?? [],
     reload: () => reads.now(),
   };
 }

@@ -8,17 +8,18 @@ export interface RowActions {
 }
 
 /** Where a row stands: confirmed by the master, or with a write still on its way (R3); a provisional row has no id from the master yet. */
-export type RowState = 'settled' | 'pending' | 'provisional';
+export type RowState = 'settled' | 'pending' | 'provisional' | 'conflict';
 
 const STATE_TEXT: Record<RowState, { label: string; title: string }> = {
   settled: { label: '✓', title: 'confirmed by the master' },
   pending: { label: 'pending', title: 'queued: waiting for the master to confirm' },
   provisional: { label: 'pending', title: 'queued: the master assigns its id when the insert arrives' },
+  conflict: { label: 'conflict', title: "changed on the master since you edited it: this is the master's version; pick a resolution above" },
 };
 
 /** One product as a list item, marked with its state. */
 export function productRow(id: Id, row: Row, state: RowState, actions: RowActions): HTMLLIElement {
-  const marked = state === 'settled' ? 'settled' : 'pending';
+  const marked = state === 'settled' || state === 'conflict' ? state : 'pending';
   const unaddressable = state === 'provisional' ? 'The master has not assigned its id yet' : undefined;
   return h(
     'li',

@@ -1,7 +1,7 @@
 import type { Id, Row } from '../../src/index.js';
 import { h, rememberedDetails } from './dom.js';
 import { price } from './format.js';
-import { changeChaos, firstRowsOnMaster, patchOnMaster, readChaos, resetChaos, seedMaster, type ChaosState } from './master-admin.js';
+import { changeChaos, editAsSomeoneElse, firstRowsOnMaster, patchOnMaster, readChaos, resetChaos, seedMaster, type ChaosState } from './master-admin.js';
 
 /** While the panel is open, the master's settings are read this often: failures get used up and "down" runs out on their own. */
 const POLL_MS = 2_000;
@@ -25,7 +25,14 @@ export function describeChaos(s: ChaosState): string {
  * under the app's feet, so the library's answers can be watched: retries,
  * dead letters, stale reads, live invalidation.
  */
-export function mountSimulatePanel(settledRows: () => Array<[Id, Row]>): HTMLDetailsElement {
+export interface SimulateOptions {
+  /** Rows on screen with a write of this app still on its way: what "someone else" changes to make a conflict. */
+  pendingIds(): Id[];
+  /** The master may be back: send queued writes now rather than at their next backoff. */
+  flush(): Promise<void>;
+}
+
+export function mountSimulatePanel(settledRows: () => Array<[Id, Row]>, opts: SimulateOptions): HTMLDetailsElement {
   let state: ChaosState | undefined;
   const stateLine = h('p', { class: 'chaos-state', testid: 'sim-state', role: 'status' }, '…');
   const said = h('p', { class: 'sim-message', testid: 'sim-message', 'aria-live': 'polite' });
@@ -82,6 +89,13 @@ export function mountSimulatePanel(settledRows: () => Array<[Id, Row]>): HTMLDet
     const changed = await patchOnMaster(String(row.id), { price: ((old + 1 + Math.floor(Math.random() * 20)) % 40) + 1 });
     return `Changed "${String(changed.name)}" (${String(changed.id)}) to ${price(changed.price)} on the master, not through the app: the feed invalidates the cache and the list refetches.`;
   };
+  // Someone else changes the row this app has a write queued for: when that write arrives, it meets a newer version.
+  const changeMyPendingRow = async () => {
+    const id = opts.pendingIds()[0];
+    if (id === undefined) throw new Error('no row has a write waiting: edit one while the master is down, then come back here');
+    const changed = await editAsSomeoneElse(id, { name: `Changed elsewhere ${new Date().toLocaleTimeString('en-GB')}` });
+    return `Someone else renamed ${String(changed.id)} to "${String(changed.name)}" on the master. When your queued write arrives it meets this newer version: a conflict to resolve.`;
+  };
   const seeded = (r: { rows: number }) => `The master now has ${r.rows.toLocaleString('en')} products.`;
 
   const panel = rememberedDetails(
@@ -97,12 +111,16 @@ export function mountSimulatePanel(settledRows: () => Array<[Id, Row]>): HTMLDet
       chaosButton('sim-drop', 'Drop a reply', 'The next write is committed, then its response is lost', () => changeChaos({ dropAfterCommit: 1 }), 'The next write is committed and its answer lost: it is retried, and applied once (idempotency key).'),
       chaosButton('sim-down', 'Master down 15 s', 'Refuse every API connection for 15 s', () => changeChaos({ refuseForMs: DOWN_FOR_MS }), 'The master refuses connections for 15 s: reads serve the cache, writes wait in the queue.'),
       pause,
-      chaosButton('sim-reset', 'Reset faults', 'Back to a well-behaved master', resetChaos, 'Faults cleared.'),
+      chaosButton('sim-reset', 'Reset faults', 'Back to a well-behaved master', async () => {
+        await resetChaos();
+        void opts.flush().catch(() => {});
+      }, 'Faults cleared: queued writes go now.'),
     ),
     h(
       'div',
       { class: 'sim-row' },
       button('sim-master-edit', 'Change a row on the master', "PATCH a random row's price straight on the master", () => run(changeOnMaster, (text) => text)),
+      button('sim-conflict', 'Someone else edits my pending row', 'Rename a row you have a queued write for, on the master, as another client (works while the master is down for this app)', () => run(changeMyPendingRow, (text) => text)),
       button('sim-seed', `Seed ${SEED_ROWS.toLocaleString('en')} rows`, `Replace the products with ${SEED_ROWS} generated rows`, () => run(() => seedMaster(SEED_ROWS), seeded)),
       button('sim-seed-sample', '3 sample rows', 'Replace the products with the three sample rows', () => run(() => seedMaster(0), seeded)),
     ),

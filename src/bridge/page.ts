@@ -123,6 +123,8 @@ export interface LiveTableClient<R extends Row = Row> {
   deadLetters(): Promise<QueuedOp[]>;
   retry(opId: string): Promise<void>;
   discard(opId: string): Promise<void>;
+  /** End a conflict (a dead letter of reason "conflict") with a merged row, sent against the master's version. */
+  resolve(opId: string, row: Omit<R, 'id'>): Promise<void>;
   invalidate(): Promise<void>;
   cacheEntries(): Promise<CacheEntryInfo[]>;
   subscribe(listener: (e: LiveTableEvent) => void): () => void;

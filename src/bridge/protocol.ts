@@ -19,7 +19,7 @@ import type { LiveTableEvent } from '../live-table.js';
 import type { LiveEvent, StreamState } from '../stream/types.js';
 
 /** Bump on any change to the messages below; page and worker refuse to talk across versions (B3). */
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 
 /** How often a busy worker says it is still working on a call, in ms. */
 export const ALIVE_EVERY_MS = 1_000;
@@ -47,6 +47,7 @@ export const TABLE_METHODS = [
   'deadLetters',
   'retry',
   'discard',
+  'resolve',
   'invalidate',
   'cacheEntries',
 ] as const;
@@ -152,12 +153,14 @@ const classByCode: Partial<Record<errors.VantageErrorCode, { prototype: Error }>
   protocol_mismatch: errors.ProtocolMismatchError,
   no_service_worker: errors.NoServiceWorkerError,
   auth_required: errors.AuthRequiredError,
+  conflict: errors.ConflictError,
 };
 
 export function toWireError(err: unknown): WireError {
   if (!(err instanceof Error)) return { name: 'Error', message: String(err), fields: {} };
   const fields: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(err)) if (isPlain(value)) fields[key] = value;
+  // A conflict's `theirs` is a row (plain JSON): the page needs it to show both versions.
+  for (const [key, value] of Object.entries(err)) if (isPlain(value) || (key === 'theirs' && err instanceof errors.ConflictError)) fields[key] = value;
   return { name: err.name, message: err.message, fields };
 }
 

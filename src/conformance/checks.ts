@@ -26,7 +26,7 @@ export interface CheckContext {
   openFeed(query?: string, headers?: Record<string, string>): Promise<SseStream>;
 }
 
-export const GROUPS = ['list', 'rows', 'ids', 'idempotency', 'errors', 'feed'] as const;
+export const GROUPS = ['list', 'rows', 'ids', 'idempotency', 'versions', 'errors', 'feed'] as const;
 export type Group = (typeof GROUPS)[number];
 
 export interface Check {
@@ -296,6 +296,19 @@ const idempotencyChecks: Check[] = [
     expectRow(step, await t.http.request('PUT', t.rowPath(id), { name: 'x' }, key), 200, { id, name: 'x' });
   }),
 
+  check('idempotency.if-match-replay', 'a keyed write sent again replays its first answer even when its If-Match is stale by then', async (t) => {
+    const id = t.newId('match-replay');
+    const v1 = await putVersioned(t, id, { n: 1 });
+    const headers = { 'Idempotency-Key': t.newKey(), 'If-Match': etag(v1) };
+    const step = `PATCH ${t.rowPath(id)} {"n":2} with an Idempotency-Key and If-Match: ${etag(v1)}`;
+    const first = await t.http.request('PATCH', t.rowPath(id), { n: 2 }, headers);
+    expectRow(step, first, 200, { id, n: 2 });
+    const again = await t.http.request('PATCH', t.rowPath(id), { n: 2 }, headers);
+    if (again.status !== 200 || again.headers['idempotent-replayed'] !== 'true' || again.text !== first.text) {
+      fail(`${step}, sent again`, `the first answer ${first.text} with Idempotent-Replayed: true`, describeAnswer(again));
+    }
+  }),
+
   check('idempotency.key-format', 'an Idempotency-Key that is not 1 to 255 visible ASCII characters is 400 invalid_idempotency_key', async (t) => {
     const id = t.newId('bad-key');
     for (const [key, why] of [
@@ -471,4 +484,68 @@ const feedChecks: Check[] = [
 ];
 
 /** Every check, in the order they run. */
-export const CHECKS: readonly Check[] = [...listChecks, ...rowChecks, ...idChecks, ...idempotencyChecks, ...errorChecks, ...feedChecks];
+/** A row's version as docs/protocol.md "Versions" puts it: the `_version` field, a string or a number. */
+function versionIn(step: string, body: Record<string, unknown>, answer: Answer): string | number {
+  const v = body._version;
+  if (typeof v !== 'string' && typeof v !== 'number') fail(step, 'the row with its "_version" (a string or a number)', describeAnswer(answer));
+  return v;
+}
+
+const etag = (v: string | number): string => `"${v}"`;
+
+function expectEtag(step: string, answer: Answer, v: string | number): void {
+  if (answer.headers.etag !== etag(v)) fail(step, `the header ETag: ${etag(v)}`, `ETag ${answer.headers.etag ?? '(none)'}`);
+}
+
+/** PUTs a row and answers its version. */
+async function putVersioned(t: CheckContext, id: string, row: Record<string, unknown>): Promise<string | number> {
+  const step = `PUT ${t.rowPath(id)}`;
+  const answer = await t.http.request('PUT', t.rowPath(id), row);
+  const body = expectRow(step, answer, 200, { id, ...row });
+  const v = versionIn(step, body, answer);
+  expectEtag(step, answer, v);
+  return v;
+}
+
+const versionChecks: Check[] = [
+  check('versions.field', 'rows carry "_version" in lists and row answers, and row answers send it as the ETag', async (t) => {
+    const id = t.newId('versioned');
+    const v = await putVersioned(t, id, { name: 'versioned' });
+    const get = await t.http.request('GET', t.rowPath(id));
+    const got = expectRow(`GET ${t.rowPath(id)}`, get, 200, { id, _version: v });
+    expectEtag(`GET ${t.rowPath(id)}`, get, versionIn(`GET ${t.rowPath(id)}`, got, get));
+    const step = `GET ${t.rowsPath('ipp=1000')}`;
+    const list = await t.http.request('GET', t.rowsPath('ipp=1000'));
+    const row = listBody(step, list).rows.find((r) => r.id === id);
+    if (row === undefined || row._version !== v) fail(step, `the row ${JSON.stringify(id)} with "_version":${JSON.stringify(v)}`, describeAnswer(list));
+  }),
+
+  check('versions.bumped', 'every write gives the row a new version, and a "_version" sent in a body is not taken', async (t) => {
+    const id = t.newId('bumped');
+    const v1 = await putVersioned(t, id, { n: 1 });
+    const step = `PATCH ${t.rowPath(id)} {"n":2,"_version":${JSON.stringify(v1)}}`;
+    const patched = await t.http.request('PATCH', t.rowPath(id), { n: 2, _version: v1 });
+    const v2 = versionIn(step, expectRow(step, patched, 200, { id, n: 2 }), patched);
+    if (v2 === v1) fail(step, `a version other than ${JSON.stringify(v1)}`, describeAnswer(patched));
+    expectEtag(step, patched, v2);
+  }),
+
+  check('versions.if-match', 'PATCH, PUT and DELETE with a stale If-Match are 412 precondition_failed with the current row and its ETag, and change nothing; the current one applies', async (t) => {
+    const id = t.newId('if-match');
+    const v1 = await putVersioned(t, id, { name: 'one' });
+    const step = `PATCH ${t.rowPath(id)} with If-Match: ${etag(v1)}`;
+    const ok = await t.http.request('PATCH', t.rowPath(id), { name: 'two' }, { 'If-Match': etag(v1) });
+    const v2 = versionIn(step, expectRow(step, ok, 200, { id, name: 'two' }), ok);
+    for (const method of ['PATCH', 'PUT', 'DELETE']) {
+      const stale = `${method} ${t.rowPath(id)} with the stale If-Match: ${etag(v1)}`;
+      const answer = await t.http.request(method, t.rowPath(id), method === 'DELETE' ? undefined : { name: 'three' }, { 'If-Match': etag(v1) });
+      expectError(stale, answer, 412, 'precondition_failed');
+      const row = (answer.json as Record<string, unknown>).row;
+      if (!isObject(row) || row.name !== 'two' || row._version !== v2) fail(stale, `"row":{"id":...,"name":"two","_version":${JSON.stringify(v2)}} (the current row)`, describeAnswer(answer));
+      expectEtag(stale, answer, v2);
+    }
+    expectRow(`GET ${t.rowPath(id)} after the refused writes`, await t.http.request('GET', t.rowPath(id)), 200, { id, name: 'two', _version: v2 });
+  }),
+];
+
+export const CHECKS: readonly Check[] = [...listChecks, ...rowChecks, ...idChecks, ...idempotencyChecks, ...versionChecks, ...errorChecks, ...feedChecks];

@@ -102,8 +102,8 @@ export const vantageAdapter: RestAdapter = {
   name: 'vantage',
   delivery: {
     idempotencyKeys: true,
-    ifMatch: false,
-    summary: 'exactly once: the master replays a retried Idempotency-Key (for as long as it keeps keys; an older retry becomes a dead letter, outcome unknown)',
+    ifMatch: true,
+    summary: 'exactly once: the master replays a retried Idempotency-Key (for as long as it keeps keys; an older retry becomes a dead letter, outcome unknown); a write made against a known row version is checked with If-Match',
   },
   list: (p) => ({ method: 'GET', path: `?page=${p.page}&ipp=${p.ipp}` }),
   readPage(answer) {

@@ -1,4 +1,4 @@
-import { AuthRequiredError, InvalidInputError, MasterRejectedError, MasterUnavailableError, UnexpectedResponseError } from '../errors.js';
+import { AuthRequiredError, ConflictError, InvalidInputError, MasterRejectedError, MasterUnavailableError, UnexpectedResponseError } from '../errors.js';
 import { idProblem } from '../ids.js';
 import type { Id, PageRequest, Row, TableLike, WriteOptions } from '../types.js';
 import { vantageAdapter, type Delivery, type RestAdapter, type RestAnswer, type RestCall, type WriteContext } from './adapters.js';
@@ -190,6 +190,11 @@ export class RestTable implements TableLike {
     const failure = this.adapter.readFailure(answer);
     const status = failure.status ?? res.status;
     const message = `${method} ${url}: ${status} ${failure.message || res.statusText}`;
+    // A failed precondition: the row changed since the write was made; the answer holds the current row (docs/protocol.md, Versions).
+    if (status === 412 && call.headers?.['if-match'] !== undefined) {
+      const theirs = (answer.json as { row?: unknown } | undefined)?.row;
+      throw new ConflictError(isRow(theirs) ? theirs : null, message);
+    }
     if (failure.transient ?? (status === 408 || status === 429 || status >= 500)) {
       throw new MasterUnavailableError(message, status, retryAfterMs(res.headers.get('retry-after')));
     }
@@ -197,9 +202,9 @@ export class RestTable implements TableLike {
   }
 }
 
-/** What a write carries to its adapter besides the row (a known row version goes in `version` once the queue records one). */
+/** What a write carries to its adapter besides the row: its key, and the version it was made against as an ETag. */
 function context(opts: WriteOptions | undefined): WriteContext {
-  return { idempotencyKey: opts?.idempotencyKey };
+  return { idempotencyKey: opts?.idempotencyKey, version: opts?.ifMatch === undefined ? undefined : `"${opts.ifMatch}"` };
 }
 
 /** Whether `stored` holds every field of `sent` with the same value (the backend may add fields of its own). */
@@ -208,6 +213,8 @@ function holds(stored: Row, sent: Row): boolean {
 }
 
 export { KEY_IN_PROGRESS } from './adapters.js';
+
+const isRow = (value: unknown): value is Row => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 function parseJson(text: string): unknown {
   if (!text) return undefined;

@@ -2,6 +2,7 @@ import type { DBSchema, IDBPDatabase, IDBPTransaction, StoreNames } from 'idb';
 import { IdbConnection } from '../idb-connection.js';
 import { storageError, UnknownOpError, VantageError, type ErrorInfo } from '../errors.js';
 import {
+  type Amend,
   APPLIED_MEMORY,
   deadLetterWalk,
   opTarget,
@@ -171,7 +172,7 @@ export class IdbQueue implements WriteQueue {
     await this.update(opId, 'strict', (op) => ({ ...op, status: 'dead', attempts: op.attempts + 1, lastError: error, deadReason: reason, diedAt: now }));
   }
 
-  revive(opId: string, now: number): Promise<{ op: OpRecord; revived: boolean; overtaken: number }> {
+  revive(opId: string, now: number, amend?: Amend): Promise<{ op: OpRecord; revived: boolean; overtaken: number }> {
     return this.write(['ops', 'applied', 'meta'], 'strict', async (tx) => {
       const op = await tx.objectStore('ops').index('opId').get(opId);
       if (op?.status !== 'dead') return { op: await this.mustRecord(tx, opId), revived: false, overtaken: 0 };
@@ -186,7 +187,7 @@ export class IdbQueue implements WriteQueue {
       let revived = op;
       for (const moved of moving) {
         await ops.delete(moved.seq);
-        const { seq: _old, ...rest } = moved.opId === opId ? { ...moved, status: 'queued' as const, nextAttemptAt: now, deadReason: undefined } : moved;
+        const { seq: _old, ...rest } = moved.opId === opId ? { ...moved, ...amend, status: 'queued' as const, nextAttemptAt: now, deadReason: undefined } : moved;
         const seq = await ops.add(rest as QueuedOp);
         if (moved.opId === opId) revived = { ...rest, seq } as QueuedOp;
       }

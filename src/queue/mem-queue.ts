@@ -1,5 +1,6 @@
 import { UnknownOpError, VantageError, type ErrorInfo } from '../errors.js';
 import {
+  type Amend,
   APPLIED_MEMORY,
   blockedOps,
   deadLetterWalk,
@@ -61,7 +62,7 @@ export class MemQueue implements WriteQueue {
     Object.assign(op, { status: 'dead', attempts: op.attempts + 1, lastError: error, deadReason: reason, diedAt: now });
   }
 
-  async revive(opId: string, now: number): Promise<{ op: OpRecord; revived: boolean; overtaken: number }> {
+  async revive(opId: string, now: number, amend?: Amend): Promise<{ op: OpRecord; revived: boolean; overtaken: number }> {
     const op = this.queued.get(opId);
     if (!op || op.status !== 'dead') return { op: this.mustRecord(opId), revived: false, overtaken: 0 };
     const ops = [...this.queued.values()].filter((o) => o.table === op.table);
@@ -71,7 +72,7 @@ export class MemQueue implements WriteQueue {
       this.queued.set(moved.opId, moved);
       moved.seq = ++this.seq;
     }
-    Object.assign(op, { status: 'queued', nextAttemptAt: now, deadReason: undefined });
+    Object.assign(op, amend, { status: 'queued', nextAttemptAt: now, deadReason: undefined });
     const target = opTarget(op);
     let overtaken = 0;
     for (const rec of this.done.values()) {

@@ -1,5 +1,5 @@
 import { backoffDelay, type BackoffPolicy } from '../backoff.js';
-import { isTransient, MasterUnavailableError } from '../errors.js';
+import { ConflictError, isTransient, MasterUnavailableError } from '../errors.js';
 import type { DeathReason, QueuedOp } from './types.js';
 
 /** How the write queue retries, and when it gives up (W4). */
@@ -30,6 +30,7 @@ export type Verdict = { retryAt: number; answered: boolean } | { dead: DeathReas
  * sooner than the master's `Retry-After`.
  */
 export function judgeFailure(err: unknown, op: Pick<QueuedOp, 'answeredFailures' | 'attempts' | 'enqueuedAt'>, now: number, policy: RetryPolicy, random: () => number): Verdict {
+  if (err instanceof ConflictError) return { dead: 'conflict' };
   if (!isTransient(err)) return { dead: 'rejected' };
   const answered = typeof (err as { status?: unknown }).status === 'number';
   if (answered && (op.answeredFailures ?? 0) + 1 >= policy.maxAttempts) return { dead: 'gave_up' };

@@ -35,7 +35,7 @@ const registry = new WeakMap<WriteQueue, Map<string, TableQueue>>();
 export class TableQueue {
   readonly flusher: Flusher;
   private readonly views = new Listeners<QueueOutcome>('queue outcome');
-  private memo: Promise<PendingOp[]> | undefined;
+  private memo: Promise<QueuedOp[]> | undefined;
 
   /**
    * The TableQueue of `table` in `queue`, made on first use with `opts`: views
@@ -92,12 +92,21 @@ export class TableQueue {
   }
 
   /** The table's ops still waiting for the master, in order, each with the dead letter it is blocked behind if any. */
-  pending(): Promise<PendingOp[]> {
+  async pending(): Promise<PendingOp[]> {
+    const ops = await this.ops();
+    const blocked = blockedOps(ops);
+    return ops.filter((op) => op.status !== 'dead').map((op) => (blocked.has(op.opId) ? { ...op, blockedBy: blocked.get(op.opId) } : op));
+  }
+
+  /** The table's dead letters of reason "conflict": each waits for the app, holding the master's row. */
+  async conflicts(): Promise<QueuedOp[]> {
+    return (await this.ops()).filter((op) => op.status === 'dead' && op.deadReason === 'conflict');
+  }
+
+  // Every op of the table, read once per change.
+  private ops(): Promise<QueuedOp[]> {
     if (this.memo) return this.memo;
-    const read = this.queue.ops(this.table).then((ops) => {
-      const blocked = blockedOps(ops);
-      return ops.filter((op) => op.status !== 'dead').map((op) => (blocked.has(op.opId) ? { ...op, blockedBy: blocked.get(op.opId) } : op));
-    });
+    const read = this.queue.ops(this.table);
     this.memo = read;
     // A failed read is not kept: the next call reads again.
     read.catch(() => this.memo === read && (this.memo = undefined));

@@ -1,14 +1,28 @@
 import type { ErrorInfo } from '../errors.js';
 import type { Id, Row } from '../types.js';
 
-/** What a write does, by kind: only the fields each kind has. */
+/**
+ * The version of the row a write was made against, for its `If-Match`: the
+ * row as the cache had it (`version`, and the row itself as the base of a
+ * merge), or, when an earlier write to the same row was still queued, that
+ * op (`afterOp`): the version it gets from the master once applied.
+ */
+export type OpBase = { version: Version; row: Row } | { afterOp: string };
+
+/** A row's version as the master sends it (its `_version` field, docs/protocol.md). */
+export type Version = string | number;
+
+/** What a write does, by kind: only the fields each kind has. A write to an existing row may carry its `base`. */
 export type OpBody =
   | { kind: 'insert'; id: Id; row: Row }
   | { kind: 'insertReturnId'; row: Row }
-  | { kind: 'replace'; id: Id; row: Row }
-  | { kind: 'patch'; id: Id; row: Row }
-  | { kind: 'delete'; id: Id }
+  | { kind: 'replace'; id: Id; row: Row; base?: OpBase }
+  | { kind: 'patch'; id: Id; row: Row; base?: OpBase }
+  | { kind: 'delete'; id: Id; base?: OpBase }
   | { kind: 'deleteAll' };
+
+/** A dead conflict turned into what the app chose: the op's body becomes this, against the master's version. */
+export type Amend = { kind: 'replace'; row: Row; base?: OpBase } | { base?: OpBase };
 
 export type OpKind = OpBody['kind'];
 
@@ -27,7 +41,7 @@ export interface OpHeader {
 export type NewOp = OpHeader & OpBody;
 
 /** Why an op became a dead letter, besides the master refusing it. */
-export type DeathReason = 'rejected' | 'gave_up' | 'expired' | 'outcome_unknown';
+export type DeathReason = 'rejected' | 'gave_up' | 'expired' | 'outcome_unknown' | 'conflict';
 
 /** The queue's bookkeeping of an op it holds. */
 export interface OpState {
@@ -110,9 +124,10 @@ export interface WriteQueue {
    * blocked behind it, in their order. `overtaken` counts ops on the same row
    * the master applied after the op died. An op that is already queued,
    * in-flight, applied or discarded is returned as it is, with `revived` false:
-   * a repeated retry finds its work done.
+   * a repeated retry finds its work done. `amend` changes the op as it goes
+   * (a conflict retried against the master's version, or resolved to a row).
    */
-  revive(opId: string, now: number): Promise<{ op: OpRecord; revived: boolean; overtaken: number }>;
+  revive(opId: string, now: number, amend?: Amend): Promise<{ op: OpRecord; revived: boolean; overtaken: number }>;
   /** Remove a queued or dead op without applying it; remembered as discarded. An in-flight op cannot be discarded. A discarded op is returned as it is. */
   discard(opId: string, now: number): Promise<OpRecord>;
   /** Ops the queue holds (queued, in-flight and dead), in queue order; one table's when given. */

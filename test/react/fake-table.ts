@@ -38,7 +38,7 @@ export type FakeTable = LiveTableClient<Product> & {
 };
 
 export function page(rows: Array<[Id, Product]>, cacheKey = 'products/page_1'): ClientReadResult<Product> {
-  return { rows, cacheKey, source: 'cache', stale: false, revalidating: false, fetchedAt: 0, pendingIds: [] };
+  return { rows, cacheKey, source: 'cache', stale: false, revalidating: false, fetchedAt: 0, pendingIds: [], conflicts: [] };
 }
 
 export function fakeTable(name = 'products'): FakeTable {

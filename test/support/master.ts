@@ -118,6 +118,8 @@ export interface SentRequest {
   method: string;
   path: string;
   idempotencyKey: string | undefined;
+  /** The `If-Match` header: the row version the write was made against. */
+  ifMatch: string | undefined;
   sentAt: number;
   /** The HTTP status, or 0 when no answer came (network error). Undefined while waiting. */
   status?: number;
@@ -143,6 +145,7 @@ export function recordingFetch() {
       method: init?.method ?? 'GET',
       path: url.pathname + url.search,
       idempotencyKey: headers.get('idempotency-key') ?? undefined,
+      ifMatch: headers.get('if-match') ?? undefined,
       sentAt: Date.now(),
     };
     requests.push(entry);

@@ -3,6 +3,7 @@ import type { PoolClient } from 'pg';
 import { assertSameRequest } from '../commit.js';
 import { keyRecord, replayedResponse, rowToReread } from '../idempotency.js';
 import type { Row } from '../validate.js';
+import { readStored, storedBody, withVersion } from '../versions.js';
 import type {
   Applied,
   ChangeEvent,
@@ -33,6 +34,11 @@ const SCHEMA = `
     body  text NOT NULL,
     UNIQUE (owner, tbl, id)
   );
+  -- A row's version: taken from a sequence, so a row deleted and made again
+  -- never repeats one (versions.ts). Not the event id: that is taken last,
+  -- under the log's lock (appendEvent).
+  CREATE SEQUENCE IF NOT EXISTS row_versions;
+  ALTER TABLE rows ADD COLUMN IF NOT EXISTS version bigint NOT NULL DEFAULT 0;
   CREATE INDEX IF NOT EXISTS rows_by_owner_in_order ON rows (owner, tbl, seq);
   CREATE TABLE IF NOT EXISTS events (
     id     bigint PRIMARY KEY,
@@ -189,9 +195,12 @@ export class PostgresStorage implements Storage {
   async listRows(owner: Owner, table: string, offset: number, limit: number): Promise<{ rows: Row[]; total: number }> {
     const [count, page] = await Promise.all([
       this.pool.query<{ n: number }>('SELECT count(*) AS n FROM rows WHERE owner = $1 AND tbl = $2', [owner, table]),
-      this.pool.query<{ body: string }>('SELECT body FROM rows WHERE owner = $1 AND tbl = $2 ORDER BY seq LIMIT $3 OFFSET $4', [owner, table, limit, offset]),
+      this.pool.query<{ body: string; version: number }>(
+        'SELECT body, version FROM rows WHERE owner = $1 AND tbl = $2 ORDER BY seq LIMIT $3 OFFSET $4',
+        [owner, table, limit, offset],
+      ),
     ]);
-    return { rows: page.rows.map((r) => JSON.parse(r.body) as Row), total: count.rows[0]?.n ?? 0 };
+    return { rows: page.rows.map((r) => readStored(r.body, r.version)), total: count.rows[0]?.n ?? 0 };
   }
 
   async commit(owner: Owner, write: Write, keyed: KeyedWrite | undefined, now: number): Promise<Committed> {
@@ -207,8 +216,8 @@ export class PostgresStorage implements Storage {
         }
       }
       // FOR UPDATE: two masters patching one row apply one patch after the other, not both over the same original.
-      const applied = write.decide(write.id === undefined ? undefined : await this.readRow(c, owner, table, write.id, true));
-      await this.store(c, owner, table, applied);
+      const decided = write.decide(write.id === undefined ? undefined : await this.readRow(c, owner, table, write.id, true));
+      const applied = await this.store(c, owner, table, decided);
       if (keyed !== undefined) await this.saveKey(c, keyRecord(keyed, owner, table, applied), now);
       // Last, so the event log's lock is held only for the event and the commit.
       const event = await this.appendEvent(c, tx, owner, table, applied.change.kind, applied.change.id);
@@ -224,13 +233,16 @@ export class PostgresStorage implements Storage {
       let ids: string[] = [];
       let bodies: string[] = [];
       const flush = async (): Promise<void> => {
-        await c.query('INSERT INTO rows (owner, tbl, id, body) SELECT $1, $2, * FROM unnest($3::text[], $4::text[])', [owner, table, ids, bodies]);
+        await c.query(
+          "INSERT INTO rows (owner, tbl, id, body, version) SELECT $1, $2, i, b, nextval('row_versions') FROM unnest($3::text[], $4::text[]) AS u(i, b)",
+          [owner, table, ids, bodies],
+        );
         ids = [];
         bodies = [];
       };
       for (const row of rows) {
         ids.push(row.id);
-        bodies.push(JSON.stringify(row));
+        bodies.push(storedBody(row));
         if (ids.length === 5000) await flush();
       }
       if (ids.length > 0) await flush();
@@ -326,20 +338,28 @@ export class PostgresStorage implements Storage {
   }
 
   private async readRow(q: pg.Pool | PoolClient, owner: Owner, table: string, id: string, forUpdate: boolean): Promise<Row | undefined> {
-    const { rows } = await q.query<{ body: string }>(
-      `SELECT body FROM rows WHERE owner = $1 AND tbl = $2 AND id = $3${forUpdate ? ' FOR UPDATE' : ''}`,
+    const { rows } = await q.query<{ body: string; version: number }>(
+      `SELECT body, version FROM rows WHERE owner = $1 AND tbl = $2 AND id = $3${forUpdate ? ' FOR UPDATE' : ''}`,
       [owner, table, id],
     );
-    return rows[0] === undefined ? undefined : (JSON.parse(rows[0].body) as Row);
+    return rows[0] === undefined ? undefined : readStored(rows[0].body, rows[0].version);
   }
 
-  private async store(c: PoolClient, owner: Owner, table: string, applied: Applied): Promise<void> {
+  /** Stores what `decide` said under a new version; the answer to send, with that version. */
+  private async store(c: PoolClient, owner: Owner, table: string, applied: Applied): Promise<Applied> {
     const { kind, id } = applied.change;
     // An update replaces the body in place, so the row keeps its position in lists.
-    if (kind === 'inserted') await c.query('INSERT INTO rows (owner, tbl, id, body) VALUES ($1, $2, $3, $4)', [owner, table, id, JSON.stringify(applied.body)]);
-    else if (kind === 'updated') await c.query('UPDATE rows SET body = $4 WHERE owner = $1 AND tbl = $2 AND id = $3', [owner, table, id, JSON.stringify(applied.body)]);
-    else if (kind === 'deleted') await c.query('DELETE FROM rows WHERE owner = $1 AND tbl = $2 AND id = $3', [owner, table, id]);
+    if (kind === 'inserted' || kind === 'updated') {
+      const sql =
+        kind === 'inserted'
+          ? "INSERT INTO rows (owner, tbl, id, body, version) VALUES ($1, $2, $3, $4, nextval('row_versions')) RETURNING version"
+          : "UPDATE rows SET body = $4, version = nextval('row_versions') WHERE owner = $1 AND tbl = $2 AND id = $3 RETURNING version";
+      const { rows } = await c.query<{ version: number }>(sql, [owner, table, id, storedBody(applied.body as Row)]);
+      return { ...applied, body: withVersion(applied.body as Row, (rows[0] as { version: number }).version) };
+    }
+    if (kind === 'deleted') await c.query('DELETE FROM rows WHERE owner = $1 AND tbl = $2 AND id = $3', [owner, table, id]);
     else await c.query('DELETE FROM rows WHERE owner = $1 AND tbl = $2', [owner, table]);
+    return applied;
   }
 
   /**

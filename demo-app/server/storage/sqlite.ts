@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { assertSameRequest } from '../commit.js';
 import { keyRecord, replayedResponse, rowToReread } from '../idempotency.js';
 import type { Row } from '../validate.js';
+import { readStored, storedBody, withVersion } from '../versions.js';
 import type {
   Applied,
   ChangeEvent,
@@ -24,6 +25,9 @@ const SCHEMA = `
     tbl   TEXT NOT NULL,
     id    TEXT NOT NULL,
     body  TEXT NOT NULL,
+    -- The id of the event that last wrote the row: unique and growing, so a
+    -- row deleted and made again never repeats a version (versions.ts).
+    version INTEGER NOT NULL DEFAULT 0,
     UNIQUE (owner, tbl, id)
   );
   CREATE INDEX IF NOT EXISTS rows_by_owner_in_order ON rows (owner, tbl, seq);
@@ -97,6 +101,13 @@ function addOwners(db: Database.Database): void {
   })();
 }
 
+/** Files written before rows had versions: their rows start at version 0, and any write moves them on. */
+function addVersions(db: Database.Database): void {
+  if (!(db.pragma('table_info(rows)') as { name: string }[]).some((c) => c.name === 'version')) {
+    db.exec('ALTER TABLE rows ADD COLUMN version INTEGER NOT NULL DEFAULT 0');
+  }
+}
+
 interface EventRecord {
   id: number;
   tbl: string;
@@ -137,15 +148,18 @@ export class SqliteStorage implements Storage {
     this.db.pragma('synchronous = FULL');
     this.db.pragma('busy_timeout = 5000');
     addOwners(this.db);
+    addVersions(this.db);
     const db = this.db;
     this.stmt = {
-      getRow: db.prepare<[Owner, string, string], { body: string }>('SELECT body FROM rows WHERE owner = ? AND tbl = ? AND id = ?'),
-      listRows: db.prepare<[Owner, string, number, number], { body: string }>(
-        'SELECT body FROM rows WHERE owner = ? AND tbl = ? ORDER BY seq LIMIT ? OFFSET ?',
+      getRow: db.prepare<[Owner, string, string], { body: string; version: number }>(
+        'SELECT body, version FROM rows WHERE owner = ? AND tbl = ? AND id = ?',
+      ),
+      listRows: db.prepare<[Owner, string, number, number], { body: string; version: number }>(
+        'SELECT body, version FROM rows WHERE owner = ? AND tbl = ? ORDER BY seq LIMIT ? OFFSET ?',
       ),
       countRows: db.prepare<[Owner, string], { n: number }>('SELECT count(*) AS n FROM rows WHERE owner = ? AND tbl = ?'),
-      insertRow: db.prepare<[Owner, string, string, string]>('INSERT INTO rows (owner, tbl, id, body) VALUES (?, ?, ?, ?)'),
-      updateRow: db.prepare<[string, Owner, string, string]>('UPDATE rows SET body = ? WHERE owner = ? AND tbl = ? AND id = ?'),
+      insertRow: db.prepare<[Owner, string, string, string, number]>('INSERT INTO rows (owner, tbl, id, body, version) VALUES (?, ?, ?, ?, ?)'),
+      updateRow: db.prepare<[string, number, Owner, string, string]>('UPDATE rows SET body = ?, version = ? WHERE owner = ? AND tbl = ? AND id = ?'),
       deleteRow: db.prepare<[Owner, string, string]>('DELETE FROM rows WHERE owner = ? AND tbl = ? AND id = ?'),
       clearTable: db.prepare<[Owner, string]>('DELETE FROM rows WHERE owner = ? AND tbl = ?'),
       appendEvent: db.prepare<[Owner, string, string, string | null, number]>(
@@ -207,7 +221,7 @@ export class SqliteStorage implements Storage {
 
   async listRows(owner: Owner, table: string, offset: number, limit: number): Promise<{ rows: Row[]; total: number }> {
     const total = this.stmt.countRows.get(owner, table)?.n ?? 0;
-    const rows = this.stmt.listRows.all(owner, table, limit, offset).map((r) => JSON.parse(r.body) as Row);
+    const rows = this.stmt.listRows.all(owner, table, limit, offset).map((r) => readStored(r.body, r.version));
     return { rows, total };
   }
 
@@ -223,9 +237,10 @@ export class SqliteStorage implements Storage {
           return { ...replayedResponse(prior, reread === undefined ? undefined : this.readRow(owner, prior.table, reread)), replayed: true };
         }
       }
-      const applied = write.decide(write.id === undefined ? undefined : this.readRow(owner, table, write.id));
-      this.store(owner, table, applied);
-      const event = this.appendEvent(owner, table, applied.change.kind, applied.change.id);
+      const decided = write.decide(write.id === undefined ? undefined : this.readRow(owner, table, write.id));
+      // The event first: its id is the row's new version.
+      const event = this.appendEvent(owner, table, decided.change.kind, decided.change.id);
+      const applied = this.store(owner, table, decided, event.eventId);
       if (keyed !== undefined) this.saveKey(keyRecord(keyed, owner, table, applied), now);
       return { status: applied.status, body: applied.body, replayed: false, event };
     })();
@@ -236,8 +251,9 @@ export class SqliteStorage implements Storage {
   async replaceTable(owner: Owner, table: string, rows: Iterable<Row>): Promise<ChangeEvent> {
     const event = this.db.transaction(() => {
       this.stmt.clearTable.run(owner, table);
-      for (const row of rows) this.stmt.insertRow.run(owner, table, row.id, JSON.stringify(row));
-      return this.appendEvent(owner, table, 'changed');
+      const changed = this.appendEvent(owner, table, 'changed');
+      for (const row of rows) this.stmt.insertRow.run(owner, table, row.id, storedBody(row), changed.eventId);
+      return changed;
     })();
     this.emit([event]);
     return event;
@@ -265,16 +281,18 @@ export class SqliteStorage implements Storage {
 
   private readRow(owner: Owner, table: string, id: string): Row | undefined {
     const found = this.stmt.getRow.get(owner, table, id);
-    return found === undefined ? undefined : (JSON.parse(found.body) as Row);
+    return found === undefined ? undefined : readStored(found.body, found.version);
   }
 
-  private store(owner: Owner, table: string, applied: Applied): void {
+  /** Stores what `decide` said at `version`; the answer to send, with the row's version. */
+  private store(owner: Owner, table: string, applied: Applied, version: number): Applied {
     const { kind, id } = applied.change;
     // An update replaces the body in place, so the row keeps its position in lists.
-    if (kind === 'inserted') this.stmt.insertRow.run(owner, table, id as string, JSON.stringify(applied.body));
-    else if (kind === 'updated') this.stmt.updateRow.run(JSON.stringify(applied.body), owner, table, id as string);
+    if (kind === 'inserted') this.stmt.insertRow.run(owner, table, id as string, storedBody(applied.body as Row), version);
+    else if (kind === 'updated') this.stmt.updateRow.run(storedBody(applied.body as Row), version, owner, table, id as string);
     else if (kind === 'deleted') this.stmt.deleteRow.run(owner, table, id as string);
     else this.stmt.clearTable.run(owner, table);
+    return applied.body === null ? applied : { ...applied, body: withVersion(applied.body, version) };
   }
 
   private appendEvent(owner: Owner, table: string, kind: ChangeKind, id?: string): ChangeEvent {
