@@ -6,6 +6,7 @@
 import { Workbox } from 'workbox-window';
 import { connectLiveTable, keepFlushing, hostLiveStream, requestPersistence, type LiveTableClient } from '../../src/page.js';
 import { SseLiveStream } from '../../src/index.js';
+import { bearerToken } from './session.js';
 
 export interface Connection {
   live: LiveTableClient;
@@ -19,8 +20,11 @@ export interface Connection {
 /** `signedIn` runs once the worker is ready and before anything talks to its tables (they exist only for a signed-in user). */
 export async function connect(signedIn: () => Promise<void>): Promise<Connection> {
   if (!('serviceWorker' in navigator)) throw new Error('This browser has no service workers; the demo needs one');
-  const cache = new URLSearchParams(location.search).get('cache');
-  const workbox = new Workbox(cache ? `/sw.js?cache=${encodeURIComponent(cache)}` : '/sw.js');
+  // `?cache=` and `?auth=bearer` of the page are the worker's too (its cache backend, and whether it sends a bearer token).
+  const pageParams = new URLSearchParams(location.search);
+  const swParams = new URLSearchParams();
+  for (const key of ['cache', 'auth']) if (pageParams.has(key)) swParams.set(key, pageParams.get(key)!);
+  const workbox = new Workbox(swParams.size > 0 ? `/sw.js?${swParams}` : '/sw.js');
   const waiting: Array<(activate: () => void) => void> = [];
   workbox.addEventListener('waiting', () => {
     const activate = () => {
@@ -34,6 +38,11 @@ export async function connect(signedIn: () => Promise<void>): Promise<Connection
   await signedIn();
   const live = connectLiveTable('products');
   keepFlushing();
-  hostLiveStream('products', (lastEventId) => new SseLiveStream('/api/products/events', { lastEventId }));
+  // A bearer-token session (`?auth=bearer`) sends its token with the feed too: EventSource takes it in the URL.
+  const feedUrl = () => {
+    const token = bearerToken();
+    return token === undefined ? '/api/products/events' : `/api/products/events?token=${encodeURIComponent(token)}`;
+  };
+  hostLiveStream('products', (lastEventId) => new SseLiveStream(feedUrl(), { lastEventId }));
   return { live, workbox, persisted: requestPersistence(), onUpdateWaiting: (l) => waiting.push(l) };
 }
