@@ -125,6 +125,7 @@ export class LiveTable implements TableLike {
   // Background refetches (swr) by cache key: one at a time per key.
   private readonly revalidating = new Map<string, Promise<void>>();
   private closed = false;
+  private stream: LiveStream | undefined;
 
   /**
    * @param master the table being cached: reads come from here, and writes unless `writeTarget` is set
@@ -152,7 +153,16 @@ export class LiveTable implements TableLike {
     this.unsubscribe.push(this.writes.attach((outcome) => this.hear(outcome)));
     if (opts.stream) {
       this.unsubscribe.push(opts.stream.subscribe((event) => void this.ingest(event).catch(() => {})));
-      if (opts.stream.onState) this.unsubscribe.push(opts.stream.onState((state) => this.emit({ type: 'stream', state })));
+      if (opts.stream.onState) {
+        this.unsubscribe.push(
+          opts.stream.onState((state) => {
+            this.emit({ type: 'stream', state });
+            // The feed's credentials were refused: the table wants new ones, as for a 401 on a write.
+            if (state === 'auth-required') this.emit({ type: 'auth', state: 'required' });
+          }),
+        );
+      }
+      this.stream = opts.stream;
     }
   }
 
@@ -378,6 +388,7 @@ export class LiveTable implements TableLike {
 
   /** New credentials are in: writes paused for them go again. */
   credentialsChanged(): Promise<void> {
+    this.stream?.reconnect?.(); // a feed waiting in auth-required connects again with them
     return this.writes.resume();
   }
 
