@@ -141,8 +141,13 @@ test('4. a bearer token held only in page memory: a restarted worker asks the pa
   const { writes, answered } = recordWorkerWrites(context);
   const paused: string[] = [];
   context.on('console', (msg) => msg.text().includes('credentials needed, writes paused') && paused.push(msg.text()));
+  const feeds: Array<{ url: string; authorization?: string }> = [];
+  context.on('request', (req) => req.url().includes('/events') && feeds.push({ url: new URL(req.url()).pathname + new URL(req.url()).search, authorization: req.headers()['authorization'] }));
   const page = await signInAs(context, 'alice', undefined, '/?auth=bearer');
   expect(await context.cookies(master.url)).toEqual([]); // the token is in the page's memory, nowhere else
+  // The change feed is read with fetch, the token in a header, not in the URL.
+  await page.waitForFunction(() => window.streamState === 'open');
+  expect(feeds[0]).toEqual({ url: '/api/products/events', authorization: expect.stringMatching(/^Bearer /) });
   await recordEvents(page);
   const stats = new MasterClient(master.url, master.adminToken);
   const writesBefore = (await stats.stats()).writes;

@@ -5,7 +5,7 @@
  */
 import { Workbox } from 'workbox-window';
 import { connectLiveTable, keepFlushing, hostLiveStream, requestPersistence, type LiveTableClient } from '../../src/page.js';
-import { SseLiveStream } from '../../src/index.js';
+import { FetchSseLiveStream, SseLiveStream } from '../../src/index.js';
 import { bearerToken } from './session.js';
 
 export interface Connection {
@@ -38,11 +38,12 @@ export async function connect(signedIn: () => Promise<void>): Promise<Connection
   await signedIn();
   const live = connectLiveTable('products');
   keepFlushing();
-  // A bearer-token session (`?auth=bearer`) sends its token with the feed too: EventSource takes it in the URL.
-  const feedUrl = () => {
-    const token = bearerToken();
-    return token === undefined ? '/api/products/events' : `/api/products/events?token=${encodeURIComponent(token)}`;
-  };
-  hostLiveStream('products', (lastEventId) => new SseLiveStream(feedUrl(), { lastEventId }));
+  // A bearer-token session (`?auth=bearer`) sends its token with the feed too, as a header: EventSource cannot, so the
+  // feed is read with fetch. A cookie session (or an open master) keeps EventSource.
+  hostLiveStream('products', (lastEventId) =>
+    bearerToken() === undefined
+      ? new SseLiveStream('/api/products/events', { lastEventId })
+      : new FetchSseLiveStream('/api/products/events', { lastEventId, headers: () => ({ authorization: `Bearer ${bearerToken()}` }) }),
+  );
   return { live, workbox, persisted: requestPersistence(), onUpdateWaiting: (l) => waiting.push(l) };
 }
