@@ -1,16 +1,16 @@
 /**
  * Users and sign-out (issue 12) in real Chromium against the reference master
  * in --auth mode (cookie sessions), the demo's worker keeping each user's
- * cache and queue apart. The bearer-token case (a token kept only in page
- * memory, a restarted worker asking for it) is in test/integration/users.test.ts.
+ * cache and queue apart. Test 4 runs the demo as a bearer-token app
+ * (`?auth=bearer`): the token lives in page memory only, no cookie at all.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { BrowserContext, Page } from '@playwright/test';
+import type { BrowserContext, CDPSession, Page, Request } from '@playwright/test';
 import { MasterClient } from '../demo-app/server/client.js';
 import { startMaster, type RunningMaster } from '../demo-app/server/server.js';
-import { expect, test } from './fixtures.js';
+import { expect, recordEvents, stopServiceWorkers, test, waitForRecorded } from './fixtures.js';
 
 const USERS = { alice: 'pw-alice', bob: 'pw-bob' };
 let master: RunningMaster;
@@ -23,10 +23,10 @@ test.beforeEach(async () => {
 });
 test.afterEach(() => master.close());
 
-/** Open the demo, sign in through its form, and wait until the app runs for that user. */
-async function signInAs(context: BrowserContext, user: keyof typeof USERS, page?: Page): Promise<Page> {
+/** Open the demo (at `path`), sign in through its form, and wait until the app runs for that user. */
+async function signInAs(context: BrowserContext, user: keyof typeof USERS, page?: Page, path = '/'): Promise<Page> {
   page ??= await context.newPage();
-  await page.goto(master.url);
+  await page.goto(new URL(path, master.url).href);
   await page.getByTestId('sign-in-user').fill(user);
   await page.getByTestId('sign-in-password').fill(USERS[user]);
   await page.getByTestId('sign-in-submit').click();
@@ -101,6 +101,102 @@ test('3. a session that expires with ten writes queued: auth-required, no dead l
   expect((await new MasterClient(master.url, master.adminToken).stats()).writes - writesBefore).toBe(10);
   expect(Object.fromEntries((await rowsOf('alice')).map((r) => [r.id, r.price]))).toMatchObject({ a: 109, b: 107, c: 108 });
   expect(await page.evaluate(async () => (await window.live.deadLetters()).length)).toBe(0);
+});
+
+/**
+ * Writes the service worker sends (Playwright reports a service worker's requests too), with their bearer token
+ * and how they ended: a status, 'failed', or nothing yet (a request of a worker stopped mid-flight never ends).
+ */
+function recordWorkerWrites(context: BrowserContext) {
+  type Write = { method: string; path: string; authorization?: string; status?: number | 'failed' };
+  const writes: Write[] = [];
+  const entries = new Map<Request, Write>();
+  context.on('request', (req) => {
+    const url = new URL(req.url());
+    if (!req.serviceWorker() || !url.pathname.startsWith('/api/') || req.method() === 'GET') return;
+    const entry: Write = { method: req.method(), path: url.pathname, authorization: req.headers()['authorization'] };
+    writes.push(entry);
+    entries.set(req, entry);
+  });
+  context.on('requestfinished', (req) => void req.response().then((res) => entries.has(req) && (entries.get(req)!.status = res?.status() ?? 'failed'), () => {}));
+  context.on('requestfailed', (req) => entries.has(req) && (entries.get(req)!.status = 'failed'));
+  /** The writes the master answered: method, path, status and the authorization scheme. */
+  const answered = () => writes.filter((w) => typeof w.status === 'number').map((w) => `${w.method} ${w.path} ${w.status} ${w.authorization?.split(' ')[0]}`);
+  return { writes, answered };
+}
+
+/** The demo's service worker registration, through CDP (Background Sync events are dispatched to it by id). */
+async function registrationId(cdp: CDPSession): Promise<string> {
+  const found = new Promise<string>((resolve) => {
+    cdp.on('ServiceWorker.workerRegistrationUpdated', ({ registrations }) => {
+      const reg = registrations.find((r) => r.scopeURL.startsWith(master.url) && !r.isDeleted);
+      if (reg) resolve(reg.registrationId);
+    });
+  });
+  await cdp.send('ServiceWorker.enable');
+  return found;
+}
+
+test('4. a bearer token held only in page memory: a restarted worker asks the page for it; with every tab closed it sends nothing', async ({ context }) => {
+  const { writes, answered } = recordWorkerWrites(context);
+  const paused: string[] = [];
+  context.on('console', (msg) => msg.text().includes('credentials needed, writes paused') && paused.push(msg.text()));
+  const feeds: Array<{ url: string; authorization?: string }> = [];
+  context.on('request', (req) => req.url().includes('/events') && feeds.push({ url: new URL(req.url()).pathname + new URL(req.url()).search, authorization: req.headers()['authorization'] }));
+  const page = await signInAs(context, 'alice', undefined, '/?auth=bearer');
+  expect(await context.cookies(master.url)).toEqual([]); // the token is in the page's memory, nowhere else
+  // The change feed is read with fetch, the token in a header, not in the URL.
+  await page.waitForFunction(() => window.streamState === 'open');
+  expect(feeds[0]).toEqual({ url: '/api/products/events', authorization: expect.stringMatching(/^Bearer /) });
+  await recordEvents(page);
+  const stats = new MasterClient(master.url, master.adminToken);
+  const writesBefore = (await stats.stats()).writes;
+
+  // Queued while the master refuses connections, then the worker is stopped with them: what it knew of the token is gone.
+  // (Not setOffline: a worker that starts while Playwright switches the network back can stay offline.)
+  await stats.chaos({ refuseForMs: 10 * 60_000 });
+  await page.evaluate(async () => {
+    for (let i = 0; i < 3; i++) await window.live.patch(['a', 'b', 'c'][i]!, { price: 30 + i });
+  });
+  await stopServiceWorkers(page);
+  await stats.chaos({ refuseForMs: 0 });
+  await page.evaluate(() => window.live.flush()); // the page's next call starts the worker again
+  // The restarted worker has no token: it pauses, asks the pages, this one answers, and the flush completes.
+  await waitForRecorded(page, { type: 'auth', state: 'required' });
+  await expect.poll(() => page.evaluate(async () => (await window.live.pending()).length)).toBe(0);
+  expect(Object.fromEntries((await rowsOf('alice')).map((r) => [r.id, r.price]))).toMatchObject({ a: 30, b: 31, c: 32 });
+  expect((await stats.stats()).writes - writesBefore).toBe(3);
+  await expect.poll(answered).toEqual(['PATCH /api/products/a 200 Bearer', 'PATCH /api/products/b 200 Bearer', 'PATCH /api/products/c 200 Bearer']);
+
+  // Two more, queued while the master refuses connections; then every tab of the app is closed and the worker stopped.
+  await stats.chaos({ refuseForMs: 10 * 60_000 });
+  await page.evaluate(async () => {
+    await window.live.patch('a', { price: 40 });
+    await window.live.patch('b', { price: 41 });
+  });
+  const blank = await context.newPage(); // not the app's: only a handle for CDP
+  const cdp = await context.newCDPSession(blank);
+  const registration = await registrationId(cdp);
+  await page.close();
+  await cdp.send('ServiceWorker.stopAllWorkers');
+  await stats.chaos({ refuseForMs: 0 });
+  writes.length = 0;
+  paused.length = 0;
+
+  // A Background Sync event wakes the worker with no page to ask: it finds no token and sends nothing.
+  await cdp.send('ServiceWorker.dispatchSyncEvent', { origin: master.url, registrationId: registration, tag: 'vantage-live:flush', lastChance: false });
+  await expect.poll(() => paused.length).toBeGreaterThan(0);
+  expect(writes).toEqual([]);
+  expect((await stats.stats()).writes - writesBefore).toBe(3);
+  expect(Object.fromEntries((await rowsOf('alice')).map((r) => [r.id, r.price]))).toMatchObject({ a: 30, b: 31 });
+
+  // A tab that signs in hands a token over: the two writes are applied once.
+  const back = await signInAs(context, 'alice', blank, '/?auth=bearer');
+  await expect.poll(() => back.evaluate(async () => (await window.live.pending()).length)).toBe(0);
+  expect(Object.fromEntries((await rowsOf('alice')).map((r) => [r.id, r.price]))).toMatchObject({ a: 40, b: 41 });
+  expect((await stats.stats()).writes - writesBefore).toBe(5);
+  await expect.poll(answered).toEqual(['PATCH /api/products/a 200 Bearer', 'PATCH /api/products/b 200 Bearer']);
+  await cdp.detach();
 });
 
 test('5. sign-out with wipe leaves none of Alice\'s data in IndexedDB, and the next call works without a reload', async ({ context }) => {

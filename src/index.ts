@@ -17,6 +17,8 @@ export { IdbCache } from './cache/idb-cache.js';
 export { MemQueue } from './queue/mem-queue.js';
 export { IdbQueue } from './queue/idb-queue.js';
 export { SseLiveStream, type SseLiveStreamOptions } from './stream/sse.js';
+export { FetchSseLiveStream, type FetchSseLiveStreamOptions } from './stream/fetch-sse.js';
+export { SseParser, type SseMessage, type SseParserHandlers } from './stream/sse-parser.js';
 export { WebSocketLiveStream, type WebSocketLiveStreamOptions } from './stream/websocket.js';
 export { ManualLiveStream } from './stream/manual.js';
 export { PollingLiveStream, type PollingOptions } from './stream/polling.js';

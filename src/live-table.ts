@@ -9,6 +9,7 @@ import {
   InvalidInputError,
   isTransient,
   MasterRejectedError,
+  MasterUnavailableError,
   OfflineMissError,
   UnknownOpError,
   VantageError,
@@ -139,6 +140,7 @@ export class LiveTable implements TableLike {
   // Background refetches (swr) by cache key: one at a time per key.
   private readonly revalidating = new Map<string, Promise<void>>();
   private closed = false;
+  private stream: LiveStream | undefined;
 
   /**
    * @param master the table being cached: reads come from here, and writes unless `writeTarget` is set
@@ -168,7 +170,16 @@ export class LiveTable implements TableLike {
     this.unsubscribe.push(this.writes.attach((outcome) => this.hear(outcome)));
     if (opts.stream) {
       this.unsubscribe.push(opts.stream.subscribe((event) => void this.ingest(event).catch(() => {})));
-      if (opts.stream.onState) this.unsubscribe.push(opts.stream.onState((state) => this.emit({ type: 'stream', state })));
+      if (opts.stream.onState) {
+        this.unsubscribe.push(
+          opts.stream.onState((state) => {
+            this.emit({ type: 'stream', state });
+            // The feed's credentials were refused: the table wants new ones, as for a 401 on a write.
+            if (state === 'auth-required') this.emit({ type: 'auth', state: 'required' });
+          }),
+        );
+      }
+      this.stream = opts.stream;
     }
   }
 
@@ -271,11 +282,40 @@ export class LiveTable implements TableLike {
   }
 
   // The generation is read before the load: rows that race an invalidation are stored stale, by any worker.
+  // Rows are read only while no insertReturnId is in doubt (see settleInDoubt), so the master's row and its
+  // pending overlay never show together under two ids; one sent during the load makes the load start again.
   private async fetchInto(key: string, load: () => Promise<Array<[Id, Row]>>): Promise<CachedRows> {
-    const generation = await this.cache.generation(tableOf(key));
-    const entry: CachedRows = { rows: await load(), fetchedAt: this.env.now(), generation };
-    await this.cache.put(key, entry);
-    return entry;
+    for (let round = 1; ; round++) {
+      await this.settleInDoubt();
+      const generation = await this.cache.generation(tableOf(key));
+      const rows = await load();
+      if ((await this.inDoubt()).length > 0) {
+        if (round < 3) continue;
+        throw new MasterUnavailableError(`${this.name}: a row created with insertReturnId is still in doubt; not reading the master`);
+      }
+      const entry: CachedRows = { rows, fetchedAt: this.env.now(), generation };
+      await this.cache.put(key, entry);
+      return entry;
+    }
+  }
+
+  // An insertReturnId that was sent and not answered may be on the master under an id only its answer tells: a
+  // read now could show the row twice (the master's row, and the overlay's under the temporary id). It is sent
+  // again first (its idempotency key replays the master's answer, so the temporary id gives way to the real
+  // one); if it stays in doubt the read fails as transient, and answers from the cache or as offline.
+  private async settleInDoubt(): Promise<void> {
+    if ((await this.inDoubt()).length === 0) return;
+    await this.writes.flusher.flush({ skipBackoff: true });
+    const left = await this.inDoubt();
+    if (left.length > 0) {
+      throw new MasterUnavailableError(`${this.name}: the insertReturnId ${left.map((op) => op.opId).join(', ')} is in doubt (sent, not answered); not reading the master until it is`);
+    }
+  }
+
+  // Read from the queue itself, not the memo of pending(): taking an op marks it in-flight without an outcome.
+  private async inDoubt(): Promise<QueuedOp[]> {
+    const ops = await this.queue.ops(this.name);
+    return ops.filter((op) => op.kind === 'insertReturnId' && op.status !== 'dead' && (op.status === 'in-flight' || op.firstSentAt !== undefined));
   }
 
   private revalidate(key: string, load: () => Promise<Array<[Id, Row]>>): void {
@@ -394,6 +434,7 @@ export class LiveTable implements TableLike {
 
   /** New credentials are in: writes paused for them go again. */
   credentialsChanged(): Promise<void> {
+    this.stream?.reconnect?.(); // a feed waiting in auth-required connects again with them
     return this.writes.resume();
   }
 

@@ -22,14 +22,17 @@ registerRoute(new NavigationRoute(createHandlerBoundToURL('index.html'), { denyl
 // `sw.js?cache=mem` or `?cache=none` picks another cache backend, for comparisons; the default keeps reads across restarts.
 const cacheMode = new URL(self.location.href).searchParams.get('cache') ?? 'idb';
 const apiBase = new URL('api', self.registration.scope).pathname;
+// `sw.js?auth=bearer`: the pages sign in with a bearer token (kept in their memory) instead of a cookie session.
+const bearer = new URL(self.location.href).searchParams.get('auth') === 'bearer';
 
 // Tables per user: each user's cache and queue are their own databases. The page signs in as "guest" against an
-// open master, or as the user of its cookie session against one in --auth mode (cookies need no headers here).
+// open master, or as the user of its cookie session against one in --auth mode (cookies need no headers here), or
+// with a bearer token the pages hand over (user.bearer() fails with auth-required while the worker has none).
 serveLiveTables(
   (user) => {
     const cache: Cache = cacheMode === 'mem' ? new MemCache() : cacheMode === 'none' ? new NoCache() : user.cache;
     // swr: a list answers from the cache at once and refreshes in the background; pages re-read on `refreshed`.
-    return Object.fromEntries(TABLES.map((name) => [name, new LiveTable(new RestTable(apiBase, name), name, cache, { queue: user.queue, freshness: 'swr' })]));
+    return Object.fromEntries(TABLES.map((name) => [name, new LiveTable(new RestTable(apiBase, name, bearer ? { headers: () => user.bearer() } : {}), name, cache, { queue: user.queue, freshness: 'swr' })]));
   },
   { version: __APP_VERSION__ },
 );

@@ -5,7 +5,8 @@
  */
 import { Workbox } from 'workbox-window';
 import { connectLiveTable, keepFlushing, hostLiveStream, requestPersistence, type LiveTableClient } from '../../src/page.js';
-import { SseLiveStream } from '../../src/index.js';
+import { FetchSseLiveStream, SseLiveStream } from '../../src/index.js';
+import { bearerToken } from './session.js';
 
 export interface Connection {
   live: LiveTableClient;
@@ -19,8 +20,11 @@ export interface Connection {
 /** `signedIn` runs once the worker is ready and before anything talks to its tables (they exist only for a signed-in user). */
 export async function connect(signedIn: () => Promise<void>): Promise<Connection> {
   if (!('serviceWorker' in navigator)) throw new Error('This browser has no service workers; the demo needs one');
-  const cache = new URLSearchParams(location.search).get('cache');
-  const workbox = new Workbox(cache ? `/sw.js?cache=${encodeURIComponent(cache)}` : '/sw.js');
+  // `?cache=` and `?auth=bearer` of the page are the worker's too (its cache backend, and whether it sends a bearer token).
+  const pageParams = new URLSearchParams(location.search);
+  const swParams = new URLSearchParams();
+  for (const key of ['cache', 'auth']) if (pageParams.has(key)) swParams.set(key, pageParams.get(key)!);
+  const workbox = new Workbox(swParams.size > 0 ? `/sw.js?${swParams}` : '/sw.js');
   const waiting: Array<(activate: () => void) => void> = [];
   workbox.addEventListener('waiting', () => {
     const activate = () => {
@@ -34,6 +38,12 @@ export async function connect(signedIn: () => Promise<void>): Promise<Connection
   await signedIn();
   const live = connectLiveTable('products');
   keepFlushing();
-  hostLiveStream('products', (lastEventId) => new SseLiveStream('/api/products/events', { lastEventId }));
+  // A bearer-token session (`?auth=bearer`) sends its token with the feed too, as a header: EventSource cannot, so the
+  // feed is read with fetch. A cookie session (or an open master) keeps EventSource.
+  hostLiveStream('products', (lastEventId) =>
+    bearerToken() === undefined
+      ? new SseLiveStream('/api/products/events', { lastEventId })
+      : new FetchSseLiveStream('/api/products/events', { lastEventId, headers: () => ({ authorization: `Bearer ${bearerToken()}` }) }),
+  );
   return { live, workbox, persisted: requestPersistence(), onUpdateWaiting: (l) => waiting.push(l) };
 }

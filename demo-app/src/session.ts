@@ -2,9 +2,19 @@
  * Who the demo is for. Against an open master (the default) everyone is
  * "guest"; against a master in --auth mode the page asks for a user and a
  * password (a cookie session), and the worker keeps that user's data apart.
+ * With `?auth=bearer` the demo is a bearer-token app instead: the login's
+ * token is kept in this page's memory only (no cookie is stored), handed to
+ * the worker, and handed again whenever the worker asks (after a restart).
  */
-import { setCredentials, signIn, signOut, workerInfo } from '../../src/page.js';
+import { provideCredentials, setCredentials, signIn, signOut, workerInfo } from '../../src/page.js';
 import { h } from './dom.js';
+
+const bearerMode = new URLSearchParams(location.search).get('auth') === 'bearer';
+// The bearer token: in this variable only, gone with the page.
+let token: string | undefined;
+
+/** The bearer token this page holds (`?auth=bearer`), if signed in. */
+export const bearerToken = (): string | undefined => token;
 
 // Whether the master was last seen in auth mode: offline, it decides between "guest" and the sign-in form.
 const AUTH_MODE_KEY = 'vantage-live-demo:auth';
@@ -13,6 +23,7 @@ const LOGOUT_KEY = 'vantage-live-demo:logout';
 
 /** Sign the worker in as whoever this page is for; with no session in auth mode, show the sign-in form and wait for it. */
 export async function ensureSignedIn(root: HTMLElement): Promise<{ user: string; auth: boolean }> {
+  if (bearerMode) return signInForm(root); // a token in memory only: every page load signs in
   // A sign-out made offline ends the master's session at the next start online.
   if (localStorage.getItem(LOGOUT_KEY) && (await fetch('/auth/logout', { method: 'POST' }).then((r) => r.ok, () => false))) localStorage.removeItem(LOGOUT_KEY);
   const me = await fetch('/auth/me', { credentials: 'same-origin' }).catch(() => undefined);
@@ -37,6 +48,10 @@ export async function ensureSignedIn(root: HTMLElement): Promise<{ user: string;
   } else {
     localStorage.setItem(AUTH_MODE_KEY, '1');
   }
+  return signInForm(root);
+}
+
+function signInForm(root: HTMLElement): Promise<{ user: string; auth: boolean }> {
   return new Promise((resolve) => {
     const error = h('p', { class: 'error', testid: 'sign-in-error' });
     const user = h('input', { name: 'user', testid: 'sign-in-user', autocomplete: 'username', required: true });
@@ -53,11 +68,23 @@ export async function ensureSignedIn(root: HTMLElement): Promise<{ user: string;
     form.addEventListener('submit', (e) => {
       e.preventDefault();
       void (async () => {
-        const res = await fetch('/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: user.value, password: password.value }) }).catch(() => undefined);
+        // A bearer app keeps no cookie: with credentials omitted, the answer's Set-Cookie is not stored.
+        const res = await fetch('/auth/login', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ user: user.value, password: password.value }),
+          credentials: bearerMode ? 'omit' : 'same-origin',
+        }).catch(() => undefined);
         if (!res) return void (error.textContent = 'Offline: signing in needs the network');
         if (!res.ok) return void (error.textContent = res.status === 401 ? 'Wrong user or password' : `Sign-in failed: ${res.status}`);
-        await signIn(user.value);
-        await setCredentials(undefined);
+        if (bearerMode) {
+          token = ((await res.json()) as { token: string }).token;
+          await signIn(user.value, { token });
+          provideCredentials(() => token); // a restarted worker has no token: it asks, and this page answers
+        } else {
+          await signIn(user.value);
+          await setCredentials(undefined);
+        }
         resolve({ user: user.value, auth: true });
       })().catch((err: unknown) => (error.textContent = String(err)));
     });
@@ -85,7 +112,8 @@ export function signOutControl(user: string): HTMLElement {
       await signOut({ pending: pending.value as 'keep' | 'flush' | 'discard', wipe: wipe.checked });
       // Offline: signed out here at once; the master's session is ended at the next start online.
       localStorage.setItem(LOGOUT_KEY, '1');
-      if (await fetch('/auth/logout', { method: 'POST' }).then((r) => r.ok, () => false)) localStorage.removeItem(LOGOUT_KEY);
+      const credentials: RequestInit = token === undefined ? {} : { headers: { authorization: `Bearer ${token}` }, credentials: 'omit' };
+      if (await fetch('/auth/logout', { method: 'POST', ...credentials }).then((r) => r.ok, () => false)) localStorage.removeItem(LOGOUT_KEY);
       location.reload();
     })().catch((err: unknown) => (error.textContent = err instanceof Error ? err.message : String(err)));
   });

@@ -102,7 +102,7 @@ export function isTagged(data: unknown): data is { vantageLive: number } {
 
 const KINDS = new Set(['call', 'online', 'nudge', 'stream-resume', 'live-event', 'stream-state', 'info', 'sign-in', 'sign-out', 'credentials']);
 const METHODS: ReadonlySet<string> = new Set(TABLE_METHODS);
-const STATES = new Set(['connecting', 'open', 'closed']);
+const STATES = new Set(['connecting', 'open', 'closed', 'auth-required']);
 
 /** Whether a tagged message of this version is one the protocol knows, field by field. Anything else is refused. */
 export function isEnvelope(data: { vantageLive: number }): data is Envelope {

@@ -62,6 +62,8 @@ export interface ConnectionSink {
   heartbeat(intervalMs?: number): void;
   /** The connection failed or closed: the stream closes it and reconnects after a backoff. */
   failed(reason: string): void;
+  /** The master refused the credentials (401, 403): the stream waits in `auth-required` for `reconnect()` instead of retrying. */
+  unauthorized(reason: string): void;
 }
 
 /** One open (or opening) connection, as a transport hands it back. */
@@ -87,6 +89,11 @@ export abstract class ReconnectingLiveStream implements LiveStream {
   protected abstract readonly transport: string;
   /** Open one connection to `url` (already carrying `since=` when resuming). May throw: treated as a failure. */
   protected abstract connect(url: string, sink: ConnectionSink): Connection;
+
+  /** The URL of a connection resuming after `lastEventId`: `since=` in the query; a transport that sends a header instead overrides it. */
+  protected urlFor(lastEventId: string | undefined): string {
+    return resumeUrl(this.url, lastEventId);
+  }
 
   private readonly env: Env;
   private readonly policy: BackoffPolicy;
@@ -150,6 +157,19 @@ export abstract class ReconnectingLiveStream implements LiveStream {
     };
   }
 
+  /**
+   * Connect again now, resuming: after new credentials (a stream in
+   * `auth-required` waits for this), or to skip a backoff. Does nothing
+   * while the stream is closed or open.
+   */
+  reconnect(): void {
+    if (this._state === 'closed' || this._state === 'open') return;
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
+    this.attempt = 0;
+    this.connectNow();
+  }
+
   /** Drop every listener and close the connection. A later `subscribe` connects again. */
   close(): void {
     this.listeners.clear();
@@ -188,7 +208,7 @@ export abstract class ReconnectingLiveStream implements LiveStream {
 
   private connectNow(): void {
     const generation = ++this.generation;
-    const url = resumeUrl(this.url, this._lastEventId);
+    const url = this.urlFor(this._lastEventId);
     this.setState('connecting');
     streamLog.debug('connect', { transport: this.transport, url, eventId: this._lastEventId, attempt: this.attempt });
     const live = () => generation === this.generation;
@@ -217,6 +237,13 @@ export abstract class ReconnectingLiveStream implements LiveStream {
       },
       failed: (reason) => {
         if (live()) this.scheduleReconnect(reason);
+      },
+      unauthorized: (reason) => {
+        if (!live()) return;
+        this.generation++; // silence the refused connection; nothing reconnects until reconnect()
+        this.dropConnection();
+        streamLog.warn('credentials refused: waiting for new ones', { transport: this.transport, reason });
+        this.setState('auth-required');
       },
     };
     // Armed before the connection opens: a connect into a black hole is as dead as a silent stream.

@@ -7,11 +7,14 @@ export type LiveEvent =
   /** The source lost track of what changed: drop everything. */
   | { kind: 'reset'; eventId?: string };
 
-export type StreamState = 'connecting' | 'open' | 'closed';
+/** `auth-required`: the master refused the stream's credentials; it waits for `reconnect()` (new credentials). */
+export type StreamState = 'connecting' | 'open' | 'closed' | 'auth-required';
 
 /** A source of LiveEvents. Returns an unsubscribe function. */
 export interface LiveStream {
   subscribe(listener: (e: LiveEvent) => void): () => void;
   /** Streams with a connection report its state; returns an unsubscribe function. */
   onState?(listener: (state: StreamState) => void): () => void;
+  /** Connect again now (new credentials); streams with a connection have it. */
+  reconnect?(): void;
 }
