@@ -61,6 +61,8 @@ export interface LiveTableOptions {
   maxAgeMs?: number;
   /** Time, randomness, timers and "online"; default the platform's. */
   env?: Env;
+  /** The cache's byte budget (it is the cache's, shared by every table in it); default the cache's own, 50 MiB. */
+  cacheBudgetBytes?: number;
 }
 
 /** A read with where it came from, for UIs that show it. */
@@ -142,6 +144,7 @@ export class LiveTable implements TableLike {
     this.env = opts.env ?? defaultEnv;
     this.freshness = opts.freshness ?? 'strict';
     this.maxAgeMs = opts.maxAgeMs;
+    if (opts.cacheBudgetBytes !== undefined) cache.setBudget?.(opts.cacheBudgetBytes);
     const target = opts.writeTarget ?? master;
     this.writes = TableQueue.of(this.queue, this.name, {
       apply: (op) => applyOp(target, op),

@@ -34,6 +34,8 @@ export interface ServeOptions {
   scope?: WorkerScope;
   /** Where the last change-feed event id of each table is kept; default the IndexedDB database "vantage-live-meta". */
   metaDbName?: string;
+  /** Byte budget of each user's cache (tables per user); default 50 MiB. */
+  cacheBudgetBytes?: number;
 }
 
 interface MetaSchema extends DBSchema {
@@ -80,7 +82,7 @@ export function serveLiveTables(tables: Record<string, LiveTable> | TablesFor, o
       });
     }
   };
-  const sessions = typeof tables === 'function' ? new Sessions(tables, wire) : undefined;
+  const sessions = typeof tables === 'function' ? new Sessions(tables, wire, opts.cacheBudgetBytes) : undefined;
   if (!sessions) wire(tables as Record<string, LiveTable>);
   // Serve whoever was signed in before the worker was stopped.
   const restored = sessions
