@@ -3,6 +3,7 @@
  * when the cache is over its budget or the browser is out of quota. Both
  * caches (IdbCache, MemCache) decide with these functions.
  */
+import { InvalidInputError } from '../errors.js';
 import type { Id, Row } from '../types.js';
 
 /** The default budget of a cache: 50 MiB of rows, measured as stored. */
@@ -33,7 +34,7 @@ export function entryBytes(rows: Array<[Id, Row]>): number {
 
 /** Check a budget given by an app. */
 export function checkBudget(bytes: number): number {
-  if (!Number.isFinite(bytes) || bytes < 0) throw new RangeError(`Invalid cache budget ${bytes}: use a number of bytes from 0`);
+  if (!Number.isFinite(bytes) || bytes < 0) throw new InvalidInputError(`Invalid cache budget ${bytes}: use a number of bytes from 0`);
   return bytes;
 }
 
