@@ -19,8 +19,10 @@ export interface Connection {
 /** `signedIn` runs once the worker is ready and before anything talks to its tables (they exist only for a signed-in user). */
 export async function connect(signedIn: () => Promise<void>): Promise<Connection> {
   if (!('serviceWorker' in navigator)) throw new Error('This browser has no service workers; the demo needs one');
-  const cache = new URLSearchParams(location.search).get('cache');
-  const workbox = new Workbox(cache ? `/sw.js?cache=${encodeURIComponent(cache)}` : '/sw.js');
+  // `?cache=` and `?budget=` (the cache's byte budget) are handed to the worker, for comparisons and tests.
+  const params = new URLSearchParams(location.search);
+  const swParams = new URLSearchParams([...params].filter(([k]) => k === 'cache' || k === 'budget'));
+  const workbox = new Workbox(swParams.size ? `/sw.js?${swParams}` : '/sw.js');
   const waiting: Array<(activate: () => void) => void> = [];
   workbox.addEventListener('waiting', () => {
     const activate = () => {
