@@ -146,3 +146,13 @@ test('prefetch progress arrives in page order, and cancel stops the prefetch', a
   expect(cancelled.result.done).toBeLessThan(40);
   expect(cancelled.cached).toBe(cancelled.result.done);
 });
+
+test('the demo\'s "Make available offline" fills a progress bar, pins the table, and the status shows it', async ({ context, master }) => {
+  const page = await openDemo(context, master.url);
+  await page.getByTestId('offline-make').click();
+  await expect(page.getByTestId('offline-progress-label')).toHaveText('20 pages (1000 rows) kept offline');
+  expect(await page.getByTestId('offline-progress').evaluate((el: HTMLProgressElement) => [el.value, el.max])).toEqual([20, 20]);
+  await expect(page.getByTestId('offline-status')).toContainText('the whole table, up to 1000 rows: 20 fresh, 0 stale, 0 missing');
+  await expect(page.getByTestId('offline-status')).toContainText(/storage [\d.]+ [kM]B of [\d.]+ [kM]B, (persistent|best-effort)/);
+  await expect(page.getByTestId('status-cache')).toContainText('pinned 20/20 fresh');
+});

@@ -159,11 +159,11 @@ export class OfflineReady {
     this.running.get(id)?.abort();
   }
 
-  /** Keep pages available offline: never evicted, refetched in the background after an invalidation. Missing pages are fetched in the background. */
+  /** Keep pages available offline: never evicted, refetched in the background after an invalidation. Pages not cached yet are prefetched in the background. */
   async pin(range: PageRange): Promise<CachePin> {
     const { from, to, whole } = pagesOf(range, this.host.masterIpp);
     const pin = await this.pinPages(pinId(this.host.cacheKey, from, to, whole), pinLabel(range, from, to, whole), from, to);
-    this.refreshSoon();
+    this.host.track(this.prefetch({ ...range, pin: true }));
     return pin;
   }
 
@@ -208,7 +208,7 @@ export class OfflineReady {
   }
 
   /**
-   * Refetch pinned pages that are stale or missing, in the background, while
+   * Refetch pinned pages that are stale, in the background, while
    * online: one page at a time, each after user reads waiting for the master.
    * Called after every invalidation; calls during a refresh make it look again
    * once done. Resolves when the refresh ends.
@@ -238,7 +238,7 @@ export class OfflineReady {
     if (pins.length === 0) return;
     const entries = new Map(((await host.cache.inspect?.(`${host.cacheKey}/`)) ?? []).map((e) => [e.key, e]));
     const pages = [...new Set(pins.flatMap((p) => p.keys))]
-      .filter((key) => entries.get(key)?.stale !== false)
+      .filter((key) => entries.get(key)?.stale === true)
       .map((key) => pageOf(key, host.cacheKey))
       .filter((page) => page !== undefined)
       .sort((a, b) => a - b);
