@@ -101,6 +101,8 @@ export class OfflineReady {
   private refreshing: Promise<void> | undefined;
   private refreshAgain = false;
   private lastRefreshAt: number | undefined;
+  // Whether this table has pins, once looked up: invalidations of a table without pins (most of them) then cost nothing here.
+  private hasPins: boolean | undefined;
 
   constructor(private readonly host: OfflineHost) {}
 
@@ -173,6 +175,7 @@ export class OfflineReady {
     const keys = Array.from({ length: to - from + 1 }, (_, i) => host.pageCacheKey(from + i));
     const pin: CachePin = { id, keys, label, pinnedAt: host.env.now() };
     await host.cache.pin(pin);
+    this.hasPins = true;
     return pin;
   }
 
@@ -180,6 +183,7 @@ export class OfflineReady {
   async unpin(id: string): Promise<void> {
     if (!id.startsWith(`${this.host.cacheKey}/`)) throw new InvalidInputError(`Pin ${JSON.stringify(id)} is not one of table ${this.host.cacheKey}'s`);
     await this.host.cache.unpin?.(id);
+    this.hasPins = undefined;
   }
 
   /** Cache size and budget, each pinned range and how fresh it is, and the last background refresh. */
@@ -233,8 +237,9 @@ export class OfflineReady {
 
   private async refreshOnce(): Promise<void> {
     const { host } = this;
-    if (!host.cache.pins || !host.env.isOnline()) return;
+    if (!host.cache.pins || this.hasPins === false || !host.env.isOnline()) return;
     const pins = await host.cache.pins(`${host.cacheKey}/`);
+    this.hasPins = pins.length > 0;
     if (pins.length === 0) return;
     const entries = new Map(((await host.cache.inspect?.(`${host.cacheKey}/`)) ?? []).map((e) => [e.key, e]));
     const pages = [...new Set(pins.flatMap((p) => p.keys))]
