@@ -10,7 +10,7 @@
  * duplicated writes) fails or a figure could not be measured. There are no
  * timing assertions.
  *
- * Options: --quick, --only=reads,writes,flush,invalidation,coldStart,growth,longTasks,fanout,
+ * Options: --quick, --only=reads,writes,flush,invalidation,coldStart,growth,longTasks,fanout,prefetch,
  *          --out=FILE (JSON), --no-md (do not write BENCHMARKS.md), --md (write it in quick mode too),
  *          --page=bench|demo (measure from /bench/live.html, the default, or from the demo UI's page),
  *          --storage=disk|memory (persistent profiles on disk, the default, or incognito contexts with storage in memory),
@@ -27,6 +27,7 @@ import { flushFigure } from './figures/flush.js';
 import { growthFigure } from './figures/growth.js';
 import { invalidationFigure } from './figures/invalidation.js';
 import { longTasksFigure } from './figures/long-tasks.js';
+import { prefetchFigure } from './figures/prefetch.js';
 import { readsFigure } from './figures/reads.js';
 import { writesFigure } from './figures/writes.js';
 import { FULL, QUICK } from './lib/config.js';
@@ -37,7 +38,7 @@ import { entrySizes } from './lib/sizes.js';
 import { prepareSite } from './lib/site.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
-const FIGURES = ['reads', 'writes', 'flush', 'invalidation', 'coldStart', 'growth', 'longTasks', 'fanout'] as const;
+const FIGURES = ['reads', 'writes', 'flush', 'invalidation', 'coldStart', 'growth', 'longTasks', 'fanout', 'prefetch'] as const;
 type FigureName = (typeof FIGURES)[number];
 
 const { values } = parseArgs({
@@ -158,6 +159,7 @@ try {
   await run('growth', () => growthFigure(browser(), counts, progress));
   await run('longTasks', () => longTasksFigure(browser(), counts, progress));
   await run('fanout', () => fanoutFigure(quick, progress, checks));
+  await run('prefetch', () => prefetchFigure(browser(), counts, progress, checks));
 
   results.durationS = Math.round((Date.now() - started) / 1000);
   mkdirSync(dirname(outFile), { recursive: true });

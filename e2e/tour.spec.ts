@@ -21,8 +21,8 @@ test('the tour CLI plays every command of the Rust demo, with timings, and keeps
 
   const tour = await demo('tour');
   const steps = tour.split('\n$ npm run demo -- ').slice(1);
-  expect(steps.map((s) => s.split('\n')[0])).toEqual(['seed', 'list', 'list', 'add d Donut 5', 'get d', 'delete d', 'event-then-list', 'offline-edit', 'info']);
-  const [seed, list1, list2, add, get, del, event, offline, info] = steps as [string, string, string, string, string, string, string, string, string];
+  expect(steps.map((s) => s.split('\n')[0])).toEqual(['seed', 'list', 'list', 'add d Donut 5', 'get d', 'delete d', 'event-then-list', 'offline-edit', 'prefetch', 'info']);
+  const [seed, list1, list2, add, get, del, event, offline, prefetch, info] = steps as [string, string, string, string, string, string, string, string, string, string];
   expect(seed).toContain('seeded the master: products a, b, c (3 rows)');
   expect(list1).toMatch(/list: miss \(master\) 3 rows\n\s+a\s+Apple Pie\s+12\n[\s\S]*wall time: [\d.]+ ms/);
   expect(list2).toMatch(/list: hit  \(cache\) 3 rows[\s\S]*wall time: [\d.]+ ms/);
@@ -32,8 +32,11 @@ test('the tour CLI plays every command of the Rust demo, with timings, and keeps
   expect(del).toMatch(/delete d: applied by the master[\s\S]*list: miss \(master\) 3 rows/);
   expect(event).toMatch(/second list: hit[\s\S]*a change made on the master \(a\.price 12 → 13\) reached this tab as an invalidation in \d+ ms\nlist after the event: miss \(master\) 3 rows\n\s+a\s+Apple Pie\s+13/);
   expect(offline).toMatch(/offline: patched b\.price to 9; acknowledged in [\d.]+ ms[\s\S]*list \(offline\): hit[\s\S]*Brioche\s+9  \(pending\)[\s\S]*reloaded offline: 1 op still queued \(patch b\)\nback online: applied in \d+ ms; the master counted 1 write \(applied once\)/);
+  expect(prefetch).toMatch(/prefetch the whole table: done, 1\/1 pages, 3 rows in [\d.]+ ms \(\d+ rows\/s\)\n\s+progress: 1 events, in page order\n\s+pinned the whole table, up to 10000 rows: 1 fresh, 0 stale, 0 missing/);
   expect(info).toMatch(/table "products": cacheKey "products", masterIpp 50, cache IdbCache, queue IdbQueue\n\s+queue: 0 pending, 0 dead/);
   expect(info).toMatch(/\n\s+delivery: exactly once: the master replays a retried Idempotency-Key/); // the worker's info, from its RestTable's adapter
+  expect(info).toMatch(/cache: \d+ bytes in \d+ entries, budget 52428800 bytes, 0 evicted\n\s+pinned the whole table, up to 10000 rows: 1 fresh/);
+  expect(info).toMatch(/storage: \d+ of \d+ bytes used, (persistent|best-effort)/);
 
   // A new run on the same profile: the cache survived, so list is a hit.
   await demo('list');
@@ -42,6 +45,8 @@ test('the tour CLI plays every command of the Rust demo, with timings, and keeps
   // Another cache backend is another worker script, which takes over at once.
   expect(await demo('--cache', 'none', 'info')).toMatch(/cache NoCache, queue IdbQueue/);
   expect(await demo('--cache', 'none', 'list')).toMatch(/list: miss \(master\) 3 rows/);
+  // A page range: progress in page order, pages past the end of the table kept as empty pages.
+  expect(await demo('prefetch', '--pages', '1-20')).toMatch(/prefetch pages 1-20: done, 20\/20 pages, 3 rows in [\d.]+ ms[\s\S]*progress: 20 events, in page order\n\s+pinned pages 1-20: 20 fresh, 0 stale, 0 missing/);
 });
 
 test('the tour CLI api mode: a LiveTable over json-server (a REST API no one here wrote) started on a free port', async ({}, testInfo) => {

@@ -7,6 +7,7 @@
 // ---- Use: what an app builds with ----
 export type { Id, Row, PageRequest, TableLike, WriteOptions } from './types.js';
 export { LiveTable, type LiveTableOptions, type LiveTableEvent, type ReadResult, type ReadOptions, type Freshness } from './live-table.js';
+export type { PrefetchOptions, PrefetchResult, PrefetchEvent, PageRange, OfflineStatus, PinStatus } from './prefetch.js';
 export { RestTable, type RestTableOptions } from './master/rest-table.js';
 export { ADAPTERS, jsonServerAdapter, postgrestAdapter, vantageAdapter, type Delivery, type RestAdapter, type RestAnswer, type RestCall, type RestFailure, type WriteContext } from './master/adapters.js';
 export { MemoryTable } from './master/memory-table.js';
@@ -46,7 +47,8 @@ export { MAX_ROW_BYTES } from './validate.js';
 export { MAX_ID_LENGTH } from './ids.js';
 
 // ---- Extend: contracts and base classes for your own caches, queues, streams and masters ----
-export type { Cache, CachedRows, CacheEntryInfo } from './cache/types.js';
+export type { Cache, CachedRows, CacheEntryInfo, CachePin, CacheUsage } from './cache/types.js';
+export { DEFAULT_BUDGET_BYTES, type BudgetOptions } from './cache/budget.js';
 export type { WriteQueue, NewOp, QueuedOp, DoneOp, AppliedOp, OpRecord, OpKind, OpBody, Take, IdRewrite, DeathReason, OpBase, Amend, Version } from './queue/types.js';
 export type { PendingOp } from './queue/table-queue.js';
 export type { LiveEvent, LiveStream, StreamState } from './stream/types.js';

@@ -18,6 +18,8 @@ import {
 import { Listeners } from './listeners.js';
 import { logger } from './log.js';
 import { overlayConflicts, overlayPending, pendingIds } from './overlay.js';
+import { OfflineReady, type OfflineStatus, type PageRange, type PrefetchEvent, type PrefetchOptions, type PrefetchResult } from './prefetch.js';
+import type { CachePin } from './cache/types.js';
 import { MemQueue } from './queue/mem-queue.js';
 import { defaultRetryPolicy, type RetryPolicy } from './queue/retry-policy.js';
 import { TableQueue, type PendingOp, type QueueOutcome } from './queue/table-queue.js';
@@ -72,6 +74,8 @@ export interface LiveTableOptions {
   versions?: boolean;
   /** What a write that meets a newer version of its row does (README, "Conflicts"); default 'server-wins'. */
   onConflict?: ConflictPolicy;
+  /** The cache's byte budget (it is the cache's, shared by every table in it); default the cache's own, 50 MiB. */
+  cacheBudgetBytes?: number;
 }
 
 /** A read with where it came from, for UIs that show it. */
@@ -111,7 +115,9 @@ export type LiveTableEvent =
   | { type: 'live'; event: LiveEvent }
   | { type: 'stream'; state: StreamState }
   /** Writes wait for credentials (`required`: the master answered 401 or sent a sign-in redirect), or go again (`ok`). */
-  | { type: 'auth'; state: 'required' | 'ok'; error?: ErrorInfo };
+  | { type: 'auth'; state: 'required' | 'ok'; error?: ErrorInfo }
+  /** A prefetch's progress, page by page in order; its last event has `state` done, cancelled or failed. */
+  | ({ type: 'prefetch' } & PrefetchEvent);
 
 type Waiter = { resolve(value: unknown): void; reject(err: unknown): void };
 
@@ -141,6 +147,11 @@ export class LiveTable implements TableLike {
   private readonly revalidating = new Map<string, Promise<void>>();
   private closed = false;
   private stream: LiveStream | undefined;
+  // Prefetches, pins and the background refresh of pinned pages; user reads waiting for the master go first.
+  private readonly offline: OfflineReady;
+  private readonly background = new Set<Promise<unknown>>();
+  private userReads = 0;
+  private readsIdleWaiters: Array<() => void> = [];
 
   /**
    * @param master the table being cached: reads come from here, and writes unless `writeTarget` is set
@@ -160,6 +171,26 @@ export class LiveTable implements TableLike {
     this.freshness = opts.freshness ?? 'strict';
     this.maxAgeMs = opts.maxAgeMs;
     this.versions = opts.versions ?? true;
+    if (opts.cacheBudgetBytes !== undefined) cache.setBudget?.(opts.cacheBudgetBytes);
+    const table = this;
+    this.offline = new OfflineReady({
+      cacheKey,
+      masterIpp: this.masterIpp,
+      cache,
+      env: this.env,
+      pageCacheKey: (page) => this.pageCacheKey(page),
+      fetchPage: async (page) => (await this.fetchInto(this.pageCacheKey(page), () => master.list({ page, ipp: this.masterIpp }))).rows.length,
+      readsIdle: () => (this.userReads === 0 ? Promise.resolve() : new Promise<void>((resolve) => this.readsIdleWaiters.push(resolve))),
+      track: (work) => {
+        const done = work.catch(() => {}).finally(() => this.background.delete(done));
+        this.background.add(done);
+      },
+      emitPrefetch: (event) => this.emit({ type: 'prefetch', ...event }),
+      emitRefreshed: (key) => this.emit({ type: 'refreshed', cacheKey: key }),
+      get closed() {
+        return table.closed;
+      },
+    });
     const target = opts.writeTarget ?? master;
     const policy = opts.onConflict ?? 'server-wins';
     this.writes = TableQueue.of(this.queue, this.name, {
@@ -245,7 +276,44 @@ export class LiveTable implements TableLike {
 
   /** Resolves once the background refetches started so far have ended (a service worker holds itself awake for them). */
   async idle(): Promise<void> {
-    await Promise.all(this.revalidating.values());
+    await Promise.all([...this.revalidating.values(), ...this.background]);
+  }
+
+  // ---- offline-ready: prefetch and pin (src/prefetch.ts) ----
+
+  /** Fill the cache with pages ahead of use (a range, or the whole table up to `maxRows`), with `prefetch` events in page order; `signal` stops it between pages. */
+  prefetch(opts?: PrefetchOptions, signal?: AbortSignal): Promise<PrefetchResult> {
+    return this.offline.prefetch(opts, signal);
+  }
+
+  /** Start a prefetch and answer with its id at once; `prefetch` events carry its progress and end (how pages prefetch across the bridge). */
+  startPrefetch(opts?: PrefetchOptions): { id: string } {
+    return this.offline.start(opts);
+  }
+
+  /** Stop a prefetch by its id, between two pages. */
+  cancelPrefetch(id: string): void {
+    this.offline.cancel(id);
+  }
+
+  /** Keep a page range (or the whole table up to `maxRows`) available offline: never evicted, refreshed in the background once invalidated. */
+  pin(range: PageRange): Promise<CachePin> {
+    return this.offline.pin(range);
+  }
+
+  /** Let a pinned range be evicted again. */
+  unpin(id: string): Promise<void> {
+    return this.offline.unpin(id);
+  }
+
+  /** Cache size and budget, pinned ranges and their freshness, the last background refresh. */
+  offlineStatus(): Promise<OfflineStatus> {
+    return this.offline.status();
+  }
+
+  /** Refetch stale pinned pages now, in the background (after `online`, or on a periodic sync); resolves when done. */
+  refreshPinned(): Promise<void> {
+    return this.offline.refreshSoon();
   }
 
   private async readThrough(key: string, load: () => Promise<Array<[Id, Row]>>, opts: ReadOptions | undefined, page?: number): Promise<Omit<ReadResult, 'pendingIds' | 'conflicts'>> {
@@ -270,6 +338,7 @@ export class LiveTable implements TableLike {
       throw new OfflineMissError(key);
     }
     let entry: CachedRows;
+    this.userReads++;
     try {
       entry = await this.fetchInto(key, load);
     } catch (err) {
@@ -277,6 +346,8 @@ export class LiveTable implements TableLike {
       if (!isTransient(err)) throw err;
       if (cached) return done('stale', cached, 'cache');
       throw new OfflineMissError(key, err);
+    } finally {
+      if (--this.userReads === 0) this.readsIdleWaiters.splice(0).forEach((resolve) => resolve());
     }
     return done('miss', entry, 'master');
   }
@@ -587,6 +658,7 @@ export class LiveTable implements TableLike {
     }
     log.debug('invalidated', { cacheKey: this.cacheKey, outcome: 'invalidated', reason });
     this.emit({ type: 'invalidated', prefix, reason });
+    if (!this.closed) void this.offline.refreshSoon();
   }
 
   // ---- events ----

@@ -16,3 +16,4 @@ export {
 } from './bridge/page.js';
 export { hostLiveStream, type ClosableStream } from './bridge/leader.js';
 export { PROTOCOL_VERSION, type WorkerInfo } from './bridge/protocol.js';
+export type { PrefetchOptions, PrefetchResult, PrefetchEvent, PageRange, OfflineStatus, PinStatus } from './prefetch.js';

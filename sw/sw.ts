@@ -21,6 +21,8 @@ registerRoute(new NavigationRoute(createHandlerBoundToURL('index.html'), { denyl
 
 // `sw.js?cache=mem` or `?cache=none` picks another cache backend, for comparisons; the default keeps reads across restarts.
 const cacheMode = new URL(self.location.href).searchParams.get('cache') ?? 'idb';
+// `sw.js?budget=N`: the cache's byte budget (default 50 MiB), so tests can fill it.
+const budget = Number(new URL(self.location.href).searchParams.get('budget')) || undefined;
 const apiBase = new URL('api', self.registration.scope).pathname;
 // `sw.js?auth=bearer`: the pages sign in with a bearer token (kept in their memory) instead of a cookie session.
 const bearer = new URL(self.location.href).searchParams.get('auth') === 'bearer';
@@ -30,11 +32,11 @@ const bearer = new URL(self.location.href).searchParams.get('auth') === 'bearer'
 // with a bearer token the pages hand over (user.bearer() fails with auth-required while the worker has none).
 serveLiveTables(
   (user) => {
-    const cache: Cache = cacheMode === 'mem' ? new MemCache() : cacheMode === 'none' ? new NoCache() : user.cache;
+    const cache: Cache = cacheMode === 'mem' ? new MemCache({ budgetBytes: budget }) : cacheMode === 'none' ? new NoCache() : user.cache;
     // swr: a list answers from the cache at once and refreshes in the background; pages re-read on `refreshed`.
     return Object.fromEntries(TABLES.map((name) => [name, new LiveTable(new RestTable(apiBase, name, bearer ? { headers: () => user.bearer() } : {}), name, cache, { queue: user.queue, freshness: 'swr' })]));
   },
-  { version: __APP_VERSION__ },
+  { version: __APP_VERSION__, cacheBudgetBytes: budget },
 );
 
 // A new version waits until a page asks it to take over (workbox-window's messageSkipWaiting); the queue it inherits is the same database.

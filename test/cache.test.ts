@@ -60,7 +60,7 @@ describe.each(backends)('the cache contract: %s', (_name, make) => {
     const cache = make();
     await cache.put('t/page_1', { rows: [['a', {}], ['b', {}]], fetchedAt: 7 });
     await cache.put('u/page_1', { rows: [], fetchedAt: 8 });
-    expect(await cache.inspect!('t/')).toEqual([{ key: 't/page_1', rowCount: 2, fetchedAt: 7, stale: false }]);
+    expect(await cache.inspect!('t/')).toEqual([{ key: 't/page_1', rowCount: 2, fetchedAt: 7, stale: false, bytes: 19, pinned: false }]);
   });
 });
 

@@ -21,6 +21,8 @@ export interface Counts {
   growthWrites: number;
   scrollPages: number;
   scrollReps: number;
+  /** Pages of the prefetch figure (seedRows must fill them). */
+  prefetchPages: number;
 }
 
 export const FULL: Counts = {
@@ -42,6 +44,7 @@ export const FULL: Counts = {
   growthWrites: 3,
   scrollPages: 20,
   scrollReps: 3,
+  prefetchPages: 1_000,
 };
 
 export const QUICK: Counts = {
@@ -63,6 +66,7 @@ export const QUICK: Counts = {
   growthWrites: 1,
   scrollPages: 20,
   scrollReps: 1,
+  prefetchPages: 50,
 };
 
 /** Rows per page in every read figure: the demo's and the master's default. */

@@ -7,6 +7,7 @@ import type { FlushRun } from '../figures/flush.js';
 import type { GrowthLevel } from '../figures/growth.js';
 import type { InvalidationResult } from '../figures/invalidation.js';
 import type { ScrollRun } from '../figures/long-tasks.js';
+import type { PrefetchRun } from '../figures/prefetch.js';
 import type { ReadsResult } from '../figures/reads.js';
 import type { WritesResult } from '../figures/writes.js';
 import type { Counts } from './config.js';
@@ -39,6 +40,7 @@ export interface Results {
     growth?: GrowthLevel[];
     longTasks?: ScrollRun[];
     fanout?: FanoutLevel[];
+    prefetch?: PrefetchRun;
   };
   /** What an app ships: the page and worker entries, bundled, minified and gzipped (bench/lib/sizes.ts). */
   sizes?: { page: EntrySize; worker: EntrySize };
@@ -63,7 +65,7 @@ function vs(label: string, ours: Summary | undefined, altLabel: string, alt: Sum
 }
 
 export function renderMarkdown(r: Results): string {
-  const { reads, writes, flush, invalidation, coldStart, growth, longTasks, fanout } = r.figures;
+  const { reads, writes, flush, invalidation, coldStart, growth, longTasks, fanout, prefetch } = r.figures;
   const m = r.machine;
   const c = r.counts;
   const out: string[] = [];
@@ -290,6 +292,22 @@ export function renderMarkdown(r: Results): string {
         'the processes), over every (write, subscriber) pair. Every subscriber must hear every write once, in event id order. The 2 cores carry ' +
         'Postgres, both masters and both subscriber processes, so the figure is CPU-bound and moves with the load average (Method lists it). ' +
         '`FANOUT_CPU_PROF_DIR=dir` makes every master and subscriber process write a V8 CPU profile there.',
+      '',
+    );
+  }
+
+  if (prefetch) {
+    p(
+      '## 9. Prefetching pages ahead of use',
+      '',
+      '| pages prefetched | rows | wall time | rows/s | progress events (in page order) | long tasks in the page (> 50 ms) | longest | cache after |',
+      '|---|---|---|---|---|---|---|---|',
+      `| ${int(prefetch.pages)} | ${int(prefetch.rows)} | ${int(prefetch.elapsedMs)} ms | ${int(prefetch.rowsPerS)} | ${int(prefetch.progressEvents)} (${prefetch.inOrder ? 'yes' : 'no'}) | ${prefetch.longTasks} | ${int(prefetch.longTaskMaxMs)} ms | ${mb(prefetch.cacheBytes)} |`,
+      '',
+      'How (`bench/figures/prefetch.ts`): a fresh context calls `window.live.prefetch({ pages: \'1-N\' })` with a cold cache; the service worker ' +
+        'fetches the pages from the master one after another (50 rows each) into its IndexedDB cache and broadcasts a progress event per page, ' +
+        'which the page counts. A `PerformanceObserver({type: \'longtask\'})` in the page watches the main thread for the whole run; the work ' +
+        'happens in the worker, so the expected count is 0. Cache size as the cache measures it (UTF-8 JSON of the rows).',
       '',
     );
   }

@@ -4,6 +4,7 @@ import { mountDeadLetters } from './dead-letters.js';
 import { h } from './dom.js';
 import { opLabel, reason } from './format.js';
 import { mountInspector } from './inspector.js';
+import { mountOfflinePanel } from './offline-panel.js';
 import { mountProductList } from './product-list.js';
 import { mountSimulatePanel } from './simulate-panel.js';
 import { signOutControl } from './session.js';
@@ -44,7 +45,7 @@ export function mountApp(root: HTMLElement, { live, persisted, onUpdateWaiting }
         mountDeadLetters(live, writeError),
         list.el,
       ),
-      h('aside', { class: 'side-column' }, mountSimulatePanel(list.settledRows, { pendingIds: list.pendingIds, flush: () => live.flush() }), mountInspector(live)),
+      h('aside', { class: 'side-column' }, mountOfflinePanel(live, () => window.vantageInfo()), mountSimulatePanel(list.settledRows, { pendingIds: list.pendingIds, flush: () => live.flush() }), mountInspector(live)),
     ),
     toasts.el,
   );

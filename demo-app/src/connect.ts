@@ -20,10 +20,10 @@ export interface Connection {
 /** `signedIn` runs once the worker is ready and before anything talks to its tables (they exist only for a signed-in user). */
 export async function connect(signedIn: () => Promise<void>): Promise<Connection> {
   if (!('serviceWorker' in navigator)) throw new Error('This browser has no service workers; the demo needs one');
-  // `?cache=` and `?auth=bearer` of the page are the worker's too (its cache backend, and whether it sends a bearer token).
+  // `?cache=`, `?auth=bearer` and `?budget=` of the page are the worker's too (its cache backend, whether it sends a bearer token, the cache's byte budget).
   const pageParams = new URLSearchParams(location.search);
   const swParams = new URLSearchParams();
-  for (const key of ['cache', 'auth']) if (pageParams.has(key)) swParams.set(key, pageParams.get(key)!);
+  for (const key of ['cache', 'auth', 'budget']) if (pageParams.has(key)) swParams.set(key, pageParams.get(key)!);
   const workbox = new Workbox(swParams.size > 0 ? `/sw.js?${swParams}` : '/sw.js');
   const waiting: Array<(activate: () => void) => void> = [];
   workbox.addEventListener('waiting', () => {

@@ -41,5 +41,7 @@ export function describeEvent(e: LiveTableEvent): LoggedEvent {
     }
     case 'stream':
       return { tag: 'stream', text: `change feed ${e.state}` };
+    case 'prefetch':
+      return { tag: 'prefetch', text: `${e.done}/${e.total} pages, ${e.rows} rows${e.state === 'running' ? '' : ` · ${e.state}${e.error ? `: ${e.error.message}` : ''}`}` };
   }
 }

@@ -35,11 +35,12 @@ export function mountStatusBar(live: LiveTableClient, persisted: Promise<boolean
   const source = chip('read', 'status-source', 'Where the last page came from');
   const stale = chip('data', 'status-stale', 'Stale: invalidated since it was fetched; refreshing: shown from the cache at once and refetched in the background (swr)');
   const ms = chip('took', 'status-ms', 'Wall time of the last read, through the service worker');
+  const cached = chip('cache', 'status-cache', 'Cache size (budget in the Offline panel) and pinned pages: fresh of pinned; "storage full" once the cache gave way to quota pressure');
   const auth = chip('session', 'status-auth', 'auth-required: the master wants a new sign-in; queued writes wait for it, none is lost');
   const el = h(
     'div',
     { class: 'status-bar', testid: 'status-bar', 'aria-label': 'Status' },
-    ...[network, pending, dead, stream, auth, storage, source, stale, ms].map((c) => c.el),
+    ...[network, pending, dead, stream, auth, storage, cached, source, stale, ms].map((c) => c.el),
   );
 
   const showNetwork = () => (navigator.onLine ? network.set('online', 'ok') : network.set('offline', 'bad'));
@@ -64,6 +65,22 @@ export function mountStatusBar(live: LiveTableClient, persisted: Promise<boolean
   const showAuth = (required: boolean) => auth.set(required ? 'auth-required' : 'ok', required ? 'bad' : 'ok');
   showAuth(false);
   void workerInfo().then((info) => info.tables.some((t) => t.authRequired) && showAuth(true), () => {});
+  const showCache = () =>
+    void workerInfo().then((info) => {
+      const t = info.tables.find((table) => table.name === live.name)?.offline;
+      if (!t?.cache) return cached.set('—');
+      const pinned = t.pins.reduce((n, p) => n + p.pages, 0);
+      const fresh = t.pins.reduce((n, p) => n + p.fresh, 0);
+      const full = t.cache.quotaPressure ? ', storage full' : '';
+      cached.set(`${Math.round(t.cache.bytes / 1024)} kB${pinned ? ` · pinned ${fresh}/${pinned} fresh` : ''}${full}`, full || fresh < pinned ? 'warn' : '');
+    }, () => cached.set('—'));
+  let cacheTimer: ReturnType<typeof setTimeout> | undefined;
+  live.subscribe((e) => {
+    if (e.type !== 'refreshed' && e.type !== 'invalidated' && e.type !== 'read' && e.type !== 'prefetch') return;
+    clearTimeout(cacheTimer);
+    cacheTimer = setTimeout(showCache, 500);
+  });
+  showCache();
   showCounts(0, 0);
   void Promise.all([live.pending(), live.deadLetters()]).then(([p, d]) => heardQueue || showCounts(p.length, d.length));
   showStream(window.streamState);

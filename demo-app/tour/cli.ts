@@ -18,6 +18,7 @@ commands:
   get ID                     read one row
   delete ID                  delete through the LiveTable, then list
   event-then-list [--id ID]  list, a change made on the master, the invalidation, the refetch
+  prefetch [--pages 1-20]    make the table available offline: pin and fetch pages (default the whole table, up to 10,000 rows)
   info                       tables, cache, queue, stream, worker version
   offline-edit               edit offline, reload, reconnect: applied once
   tour                       all of the above, in order
@@ -41,6 +42,7 @@ const { values, positionals } = parseArgs({
     headed: { type: 'boolean', default: false },
     id: { type: 'string' },
     data: { type: 'string', default: './demo-api.json' },
+    pages: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -125,6 +127,24 @@ const commands: Record<string, (s: Stage, args: string[]) => Promise<void>> = {
     await list(s, 'list after the event');
   },
 
+  async prefetch(s) {
+    const range = values.pages === undefined ? {} : { pages: values.pages };
+    if (values.pages !== undefined && !/^\d+(-\d+)?$/.test(values.pages)) fail(`--pages must be a page or a range like 1-20, got "${values.pages}"`, 2);
+    const { result, seen, ms: took } = await s.page.evaluate(async (range) => {
+      const t0 = performance.now();
+      const events: Array<{ done: number }> = [];
+      // A bound method, not a function literal: tsx would wrap a literal in a helper the page does not have.
+      const result = await window.live.prefetch({ ...range, pin: true }, { onProgress: events.push.bind(events) });
+      return { result, seen: events.map((e) => e.done), ms: performance.now() - t0 };
+    }, range);
+    const inOrder = seen.every((done, i) => done === i + 1);
+    say(`prefetch ${values.pages ? `pages ${values.pages}` : 'the whole table'}: ${result.state}, ${result.done}/${result.total} pages, ${result.rows} rows in ${ms(took)} (${Math.round((result.rows / took) * 1000)} rows/s)`);
+    say(`  progress: ${seen.length} events, ${inOrder ? 'in page order' : `OUT OF ORDER: ${seen.join(' ')}`}`);
+    const status = await s.page.evaluate(() => window.live.offlineStatus());
+    for (const pin of status.pins) say(`  pinned ${pin.label}: ${pin.fresh} fresh, ${pin.stale} stale, ${pin.missing} missing (never evicted; refreshed in the background once invalidated)`);
+    if (result.state !== 'done') process.exitCode = 1;
+  },
+
   async info(s) {
     const info = await s.page.evaluate(() => window.vantageInfo());
     const stats = await s.api('/admin/stats');
@@ -133,6 +153,12 @@ const commands: Record<string, (s: Stage, args: string[]) => Promise<void>> = {
       say(`table "${t.name}": cacheKey "${t.cacheKey}", masterIpp ${t.masterIpp}, cache ${t.cache}, queue ${t.queue}`);
       say(`  queue: ${t.pending} pending, ${t.dead} dead; stream ${t.stream}, last event id ${t.lastEventId ?? '(none)'}`);
       if (t.delivery) say(`  delivery: ${t.delivery}`);
+      const c = t.offline?.cache;
+      if (c) say(`  cache: ${c.bytes} bytes in ${c.entries} entries, budget ${c.budgetBytes} bytes, ${c.evicted} evicted${c.quotaPressure ? ', gave way to quota pressure' : ''}`);
+      for (const pin of t.offline?.pins ?? []) say(`  pinned ${pin.label}: ${pin.fresh} fresh, ${pin.stale} stale, ${pin.missing} missing`);
+    }
+    if (info.storage?.quota !== undefined) {
+      say(`storage: ${info.storage.usage ?? 0} of ${info.storage.quota} bytes used, ${info.storage.persisted ? 'persistent' : 'best-effort (the browser may evict it)'}`);
     }
     say(`master ${s.master.url} (${values.master}): ${stats.writes} writes and ${stats.replays} idempotent replays since it started, last event ${stats.events}`);
     say(`browser profile ${values.profile}: cache and queue persist between runs`);
@@ -203,6 +229,7 @@ const TOUR: Array<[string, string[]]> = [
   ['delete', ['d']],
   ['event-then-list', []],
   ['offline-edit', []],
+  ['prefetch', []],
   ['info', []],
 ];
 

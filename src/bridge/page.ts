@@ -3,7 +3,8 @@
  * is its own message to the service worker (B1), plus table events from every
  * tab's BroadcastChannel (B2).
  */
-import type { CacheEntryInfo } from '../cache/types.js';
+import type { CacheEntryInfo, CachePin } from '../cache/types.js';
+import type { OfflineStatus, PageRange, PrefetchEvent, PrefetchOptions, PrefetchResult } from '../prefetch.js';
 import { defaultEnv, type Env } from '../env.js';
 import { aboutOp, BridgeTimeoutError, InvalidInputError, NoServiceWorkerError, ProtocolMismatchError } from '../errors.js';
 import type { LiveTableEvent, ReadOptions, ReadResult } from '../live-table.js';
@@ -127,6 +128,21 @@ export interface LiveTableClient<R extends Row = Row> {
   resolve(opId: string, row: Omit<R, 'id'>): Promise<void>;
   invalidate(): Promise<void>;
   cacheEntries(): Promise<CacheEntryInfo[]>;
+  /**
+   * Fill the worker's cache with pages ahead of use (a range, or the whole
+   * table up to `maxRows`; `pin: true` keeps them offline too). Resolves when
+   * it ends (done, cancelled or failed); `onProgress` hears each page in
+   * order; aborting `signal` cancels it between two pages.
+   */
+  prefetch(opts?: PrefetchOptions, how?: { signal?: AbortSignal; onProgress?: (e: PrefetchEvent) => void }): Promise<PrefetchResult>;
+  /** Start a prefetch in the worker and answer with its id at once; `prefetch` events follow. */
+  startPrefetch(opts?: PrefetchOptions): Promise<{ id: string }>;
+  cancelPrefetch(id: string): Promise<void>;
+  /** Keep a page range (or the whole table up to `maxRows`) available offline: never evicted, refreshed in the background once invalidated. */
+  pin(range: PageRange): Promise<CachePin>;
+  unpin(id: string): Promise<void>;
+  /** Cache size and budget, pinned ranges and their freshness, the last background refresh. */
+  offlineStatus(): Promise<OfflineStatus>;
   subscribe(listener: (e: LiveTableEvent) => void): () => void;
 }
 
@@ -161,7 +177,38 @@ export function connectLiveTable<R extends Row = Row>(name: string, opts: Bridge
     const at = WRITE_OPTS_AT[method];
     client[method] = (...args: unknown[]) => (at === undefined ? call(method, args) : write(method, at, args));
   }
+  client.prefetch = (opts: PrefetchOptions = {}, how: { signal?: AbortSignal; onProgress?: (e: PrefetchEvent) => void } = {}) =>
+    prefetchThrough(call, (listener) => subscribeTable(name, listener), { ...opts, id: opts.id ?? env.newId() }, how);
   return client as unknown as LiveTableClient<R>;
+}
+
+// Subscribed before the start, so no event of this prefetch is missed; its last event settles it.
+function prefetchThrough(
+  call: (method: TableMethod, args: unknown[]) => Promise<unknown>,
+  subscribe: (listener: (e: LiveTableEvent) => void) => () => void,
+  opts: PrefetchOptions & { id: string },
+  how: { signal?: AbortSignal; onProgress?: (e: PrefetchEvent) => void },
+): Promise<PrefetchResult> {
+  return new Promise((resolve, reject) => {
+    const cancel = () => void call('cancelPrefetch', [opts.id]).catch((err) => log.warn('prefetch not cancelled', { error: String(err) }));
+    const stop = subscribe((e) => {
+      if (e.type !== 'prefetch' || e.id !== opts.id) return;
+      const { type: _type, ...event } = e;
+      how.onProgress?.(event);
+      if (event.state === 'running') return;
+      stop();
+      how.signal?.removeEventListener('abort', cancel);
+      resolve(event as PrefetchResult);
+    });
+    how.signal?.addEventListener('abort', cancel);
+    call('startPrefetch', [opts]).then(
+      () => how.signal?.aborted && cancel(),
+      (err) => {
+        stop();
+        reject(err);
+      },
+    );
+  });
 }
 
 /** Hear one table's events, from whichever tab or worker caused them. Survives worker restarts: the channel is not tied to a worker. */

@@ -16,6 +16,7 @@
  */
 import * as errors from '../errors.js';
 import type { LiveTableEvent } from '../live-table.js';
+import type { OfflineStatus } from '../prefetch.js';
 import type { LiveEvent, StreamState } from '../stream/types.js';
 
 /** Bump on any change to the messages below; page and worker refuse to talk across versions (B3). */
@@ -50,6 +51,11 @@ export const TABLE_METHODS = [
   'resolve',
   'invalidate',
   'cacheEntries',
+  'startPrefetch',
+  'cancelPrefetch',
+  'pin',
+  'unpin',
+  'offlineStatus',
 ] as const;
 export type TableMethod = (typeof TABLE_METHODS)[number];
 
@@ -92,7 +98,24 @@ export interface WorkerInfo {
   version: string;
   /** Who is signed in, for a worker that serves tables per user (undefined: no one, or tables for everyone). */
   user?: string;
-  tables: Array<{ name: string; cacheKey: string; masterIpp: number; cache: string; queue: string; pending: number; dead: number; lastEventId?: string; stream: StreamState; authRequired: boolean; delivery?: string }>;
+  tables: Array<{
+    name: string;
+    cacheKey: string;
+    masterIpp: number;
+    cache: string;
+    queue: string;
+    pending: number;
+    dead: number;
+    lastEventId?: string;
+    stream: StreamState;
+    authRequired: boolean;
+    /** The adapter's delivery guarantee, in one line (README, "Your own backend"). */
+    delivery?: string;
+    /** Cache size and budget, pinned ranges and their freshness, the last background refresh. */
+    offline?: OfflineStatus;
+  }>;
+  /** The origin's storage as the browser reports it (`navigator.storage`), where it can. */
+  storage?: { usage?: number; quota?: number; persisted?: boolean };
 }
 
 /** Anything tagged as ours, whatever its version (so a mismatch can be answered). */

@@ -46,6 +46,8 @@ export class Sessions {
     private readonly tablesFor: TablesFor,
     /** Called with each new set of tables, to wire their events. */
     private readonly onTables: (tables: Record<string, LiveTable>) => void,
+    /** Byte budget of each user's cache; default IdbCache's. */
+    private readonly cacheBudgetBytes?: number,
   ) {}
 
   get signedIn(): string | undefined {
@@ -65,7 +67,7 @@ export class Sessions {
       let token: string | undefined;
       const scope = {
         user,
-        cache: new IdbCache(`vantage-live-cache:${user}`),
+        cache: new IdbCache(`vantage-live-cache:${user}`, { budgetBytes: this.cacheBudgetBytes }),
         queue: new IdbQueue(`vantage-live-queue:${user}`),
         bearer: () => {
           if (token === undefined) throw new AuthRequiredError(`No credentials for ${user} in the service worker yet: a page must call setCredentials`);

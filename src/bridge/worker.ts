@@ -20,11 +20,17 @@ const MAX_PATIENCE_MS = 5 * 60_000;
 /** The Background Sync tag registered when a flush must be retried later. */
 export const SYNC_TAG = 'vantage-live:flush';
 
+/** The Periodic Background Sync tag under which pinned pages are refreshed, where the browser has it. */
+export const PERIODIC_SYNC_TAG = 'vantage-live:pinned';
+
+/** How often pinned pages are refreshed by Periodic Background Sync, at least (the browser decides when). */
+const PERIODIC_SYNC_MS = 12 * 60 * 60_000;
+
 /** The parts of a service worker's global scope the bridge uses; injectable for tests. */
 export interface WorkerScope {
   addEventListener(type: 'message', listener: (event: ExtendableMessageEvent) => void): void;
-  addEventListener(type: 'sync' | 'activate', listener: (event: ExtendableEvent & { tag?: string }) => void): void;
-  registration?: { sync?: { register(tag: string): Promise<void> } };
+  addEventListener(type: 'sync' | 'activate' | 'periodicsync', listener: (event: ExtendableEvent & { tag?: string }) => void): void;
+  registration?: { sync?: { register(tag: string): Promise<void> }; periodicSync?: { register(tag: string, opts: { minInterval: number }): Promise<void> } };
 }
 
 export interface ServeOptions {
@@ -34,6 +40,8 @@ export interface ServeOptions {
   scope?: WorkerScope;
   /** Where the last change-feed event id of each table is kept; default the IndexedDB database "vantage-live-meta". */
   metaDbName?: string;
+  /** Byte budget of each user's cache (tables per user); default 50 MiB. */
+  cacheBudgetBytes?: number;
 }
 
 interface MetaSchema extends DBSchema {
@@ -80,7 +88,7 @@ export function serveLiveTables(tables: Record<string, LiveTable> | TablesFor, o
       });
     }
   };
-  const sessions = typeof tables === 'function' ? new Sessions(tables, wire) : undefined;
+  const sessions = typeof tables === 'function' ? new Sessions(tables, wire, opts.cacheBudgetBytes) : undefined;
   if (!sessions) wire(tables as Record<string, LiveTable>);
   // Serve whoever was signed in before the worker was stopped.
   const restored = sessions
@@ -104,6 +112,9 @@ export function serveLiveTables(tables: Record<string, LiveTable> | TablesFor, o
   const resumeKey = (table: string) => (sessions?.signedIn === undefined ? table : `${sessions.signedIn}/${table}`);
   const flushAll = async (opts: { onlyDue?: boolean } = {}) => void (await Promise.all(Object.values(await served()).map((t) => t.flush(opts))));
   const idle = async () => void (await Promise.all(Object.values(await served()).map((t) => t.idle())));
+  const refreshPinned = async () => void (await Promise.all(Object.values(await served()).map((t) => t.refreshPinned())));
+  // Where Periodic Background Sync exists (an installed PWA in Chromium) pinned pages are also refreshed on its schedule; elsewhere it is absent or refuses, and nothing else changes.
+  const registerPeriodic = () => void scope.registration?.periodicSync?.register(PERIODIC_SYNC_TAG, { minInterval: PERIODIC_SYNC_MS }).catch(() => {});
 
   const syncFlush = async () => {
     syncing = true;
@@ -126,10 +137,11 @@ export function serveLiveTables(tables: Record<string, LiveTable> | TablesFor, o
     switch (envelope.kind) {
       case 'call': {
         const table = await must(envelope.table);
+        if (envelope.method === 'pin' || envelope.method === 'startPrefetch') registerPeriodic();
         return (table[envelope.method] as (...args: unknown[]) => unknown).apply(table, envelope.args);
       }
       case 'online':
-        return defer(flushAll()); // the network is back: do not wait out backoffs
+        return defer(Promise.all([flushAll(), refreshPinned()]).then(() => {})); // the network is back: do not wait out backoffs
       case 'nudge':
         return undefined; // the flush of what is due after every call is the whole of a nudge
       case 'stream-resume':
@@ -184,8 +196,10 @@ export function serveLiveTables(tables: Record<string, LiveTable> | TablesFor, o
         stream: streamStates.get(name) ?? 'closed',
         authRequired: t.authRequired,
         delivery: t.master.delivery?.summary,
+        offline: await t.offlineStatus(),
       })),
     ),
+    storage: await storageInfo(),
   });
 
   scope.addEventListener('message', (event) => {
@@ -225,8 +239,18 @@ export function serveLiveTables(tables: Record<string, LiveTable> | TablesFor, o
   scope.addEventListener('sync', (event) => {
     if (event.tag === SYNC_TAG) event.waitUntil(syncFlush());
   });
+  scope.addEventListener('periodicsync', (event) => {
+    if (event.tag === PERIODIC_SYNC_TAG) event.waitUntil(refreshPinned());
+  });
   // An update must not wait for the backlog: activation finishes at once and the flush runs after it. If the
   // idle worker is stopped before it is done, pages' calls and nudges (keepFlushing) start it again.
   scope.addEventListener('activate', () => void flushAll().catch((err) => log.error('flush after activation failed', { error: String(err) })));
   return { flushAll };
+}
+
+/** The origin's storage: `navigator.storage.estimate()` and `persisted()`, each where the worker has it. */
+async function storageInfo(): Promise<NonNullable<WorkerInfo['storage']>> {
+  const storage = (globalThis as { navigator?: { storage?: Partial<StorageManager> } }).navigator?.storage;
+  const [estimate, persisted] = await Promise.all([storage?.estimate?.().catch(() => undefined), storage?.persisted?.().catch(() => undefined)]);
+  return { usage: estimate?.usage, quota: estimate?.quota, persisted };
 }

@@ -36,6 +36,38 @@ export interface Cache {
   generation(prefix: string): Promise<number>;
   /** Every entry under `prefix` (all when omitted), without its rows: for inspectors. */
   inspect?(prefix?: string): Promise<CacheEntryInfo[]>;
+  /** Change the byte budget (caches with a budget); takes effect at the next put. */
+  setBudget?(bytes: number): void;
+  /** Size, budget and evictions (caches with a budget). */
+  usage?(): Promise<CacheUsage>;
+  /** Keep `pin.keys` whatever the budget: they are never evicted. Pinning the same id again replaces it. */
+  pin?(pin: CachePin): Promise<void>;
+  /** Let a pin's keys be evicted again. */
+  unpin?(id: string): Promise<void>;
+  /** The pins whose id starts with `prefix` (all when omitted). */
+  pins?(prefix?: string): Promise<CachePin[]>;
+}
+
+/** Keys kept available offline: never evicted. */
+export interface CachePin {
+  /** Starts with its table's `${cacheKey}/`. */
+  id: string;
+  keys: string[];
+  /** What was pinned, for people ("pages 1-20"). */
+  label: string;
+  pinnedAt: number;
+}
+
+/** How full a cache is. */
+export interface CacheUsage {
+  /** Bytes of rows held, measured as stored. */
+  bytes: number;
+  entries: number;
+  budgetBytes: number;
+  /** Entries evicted since the cache was opened (budget and quota). */
+  evicted: number;
+  /** Set once the browser refused a put for lack of quota: the cache gave way (evicted) so the write queue has room. */
+  quotaPressure?: { at: number; evicted: number };
 }
 
 export interface CacheEntryInfo {
@@ -43,6 +75,10 @@ export interface CacheEntryInfo {
   rowCount: number;
   fetchedAt: number;
   stale: boolean;
+  /** Size as stored (caches with a budget). */
+  bytes?: number;
+  /** Under a pin: never evicted. */
+  pinned?: boolean;
 }
 
 /** The table part of a cache key: up to and including its first "/" ("" for a key without one). */

@@ -51,7 +51,7 @@ export function fakeTable(name = 'products'): FakeTable {
       calls.push({ method, args, answer });
       return answer.promise;
     };
-  const methods = ['read', 'readOne', 'list', 'get', 'insert', 'insertReturnId', 'replace', 'patch', 'delete', 'deleteAll', 'flush', 'waitFor', 'pending', 'deadLetters', 'retry', 'discard', 'invalidate', 'cacheEntries'];
+  const methods = ['read', 'readOne', 'list', 'get', 'insert', 'insertReturnId', 'replace', 'patch', 'delete', 'deleteAll', 'flush', 'waitFor', 'pending', 'deadLetters', 'retry', 'discard', 'invalidate', 'cacheEntries', 'prefetch', 'startPrefetch', 'cancelPrefetch', 'pin', 'unpin', 'offlineStatus'];
   return {
     name,
     ...Object.fromEntries(methods.map((m) => [m, call(m)])),
