@@ -68,7 +68,7 @@ test('pages 1-20 pinned online read from the cache offline after a reload; a cha
 });
 
 test('over its budget the cache drops the least recently read unpinned pages; pinned pages and every queued write stay', async ({ context, master }) => {
-  const budget = 40_000;
+  const budget = 50_000;
   const page = await open({ context, master }, budget);
   await page.evaluate(() => window.live.prefetch({ pages: '1-2', pin: true }));
   await page.evaluate(() => window.live.prefetch({ pages: '3' }));

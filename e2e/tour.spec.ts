@@ -26,7 +26,7 @@ test('the tour CLI plays every command of the Rust demo, with timings, and keeps
   expect(seed).toContain('seeded the master: products a, b, c (3 rows)');
   expect(list1).toMatch(/list: miss \(master\) 3 rows\n\s+a\s+Apple Pie\s+12\n[\s\S]*wall time: [\d.]+ ms/);
   expect(list2).toMatch(/list: hit  \(cache\) 3 rows[\s\S]*wall time: [\d.]+ ms/);
-  expect(add).toMatch(/add d: queued durably in [\d.]+ ms, applied by the master in [\d.]+ ms: \{"id":"d","name":"Donut","price":5\}/);
+  expect(add).toMatch(/add d: queued durably in [\d.]+ ms, applied by the master in [\d.]+ ms: \{"id":"d","name":"Donut","price":5,"_version":\d+\}/);
   expect(add).toMatch(/list: miss \(master\) 4 rows[\s\S]*Donut/);
   expect(get).toMatch(/get d: miss \(master\)[\s\S]*get again d: hit  \(cache\)/);
   expect(del).toMatch(/delete d: applied by the master[\s\S]*list: miss \(master\) 3 rows/);
