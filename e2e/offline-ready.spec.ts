@@ -6,7 +6,7 @@
  * progress and cancellation across the bridge.
  */
 import type { Page } from '@playwright/test';
-import { expect, openDemo, recordEvents, test, waitForRecorded, type Master } from './fixtures.js';
+import { expect, openDemo, recordEvents, stopServiceWorkers, test, waitForRecorded, type Master } from './fixtures.js';
 
 test.beforeEach(async ({ master }) => {
   await master.api('/admin/chaos/reset', { method: 'POST' });
@@ -145,6 +145,23 @@ test('prefetch progress arrives in page order, and cancel stops the prefetch', a
   expect(cancelled.result).toMatchObject({ state: 'cancelled', total: 40 });
   expect(cancelled.result.done).toBeLessThan(40);
   expect(cancelled.cached).toBe(cancelled.result.done);
+});
+
+test('a worker stopped mid-prefetch: the page starts it again after a quiet spell, and its promise settles with every page cached', async ({ context, master }) => {
+  const page = await open({ context, master });
+  await master.chaos({ latencyMs: 150 });
+  await page.evaluate(() => {
+    const w = window as unknown as { __prefetch: Promise<unknown>; __done: number };
+    w.__done = 0;
+    w.__prefetch = window.live.prefetch({ pages: '1-20' }, { onProgress: (e) => (w.__done = e.done) });
+  });
+  await page.waitForFunction(() => (window as unknown as { __done: number }).__done >= 3);
+  await stopServiceWorkers(page);
+  await master.chaos({ latencyMs: 0 });
+  const result = await page.evaluate(() => (window as unknown as { __prefetch: Promise<unknown> }).__prefetch);
+  expect(result).toMatchObject({ state: 'done', done: 20, total: 20 });
+  const cached = (await page.evaluate(() => window.live.cacheEntries())).map((e) => e.key);
+  expect(cached).toEqual(expect.arrayContaining(Array.from({ length: 20 }, (_, i) => `products/page_${i + 1}`)));
 });
 
 test('the demo\'s "Make available offline" fills a progress bar, pins the table, and the status shows it', async ({ context, master }) => {

@@ -149,9 +149,12 @@ export class OfflineReady {
   }
 
   /** Start a prefetch and answer at once with its id: its progress and end come as `prefetch` events (the bridge's way). */
+  // Starting an id that is running does nothing: a page whose prefetch went quiet starts it again, and only a
+  // worker that was stopped meanwhile (and so forgot it) runs it anew, skipping the pages it already fetched.
   start(opts: PrefetchOptions = {}): { id: string } {
     const id = opts.id ?? this.host.env.newId();
     pagesOf(opts, this.host.masterIpp); // bad input fails the call, not the background work
+    if (this.running.has(id)) return { id };
     this.host.track(this.prefetch({ ...opts, id }));
     return { id };
   }

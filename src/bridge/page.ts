@@ -191,23 +191,38 @@ function prefetchThrough(
 ): Promise<PrefetchResult> {
   return new Promise((resolve, reject) => {
     const cancel = () => void call('cancelPrefetch', [opts.id]).catch((err) => log.warn('prefetch not cancelled', { error: String(err) }));
+    // A worker stopped mid-prefetch forgets it: after a quiet spell the page starts it again (a no-op while it runs).
+    let quiet: ReturnType<typeof setTimeout> | undefined;
+    const watch = () => {
+      clearTimeout(quiet);
+      quiet = setTimeout(() => void start(), NUDGE_AFTER_MS);
+    };
+    const settle = () => {
+      clearTimeout(quiet);
+      stop();
+      how.signal?.removeEventListener('abort', cancel);
+    };
     const stop = subscribe((e) => {
       if (e.type !== 'prefetch' || e.id !== opts.id) return;
       const { type: _type, ...event } = e;
       how.onProgress?.(event);
-      if (event.state === 'running') return;
-      stop();
-      how.signal?.removeEventListener('abort', cancel);
+      if (event.state === 'running') return watch();
+      settle();
       resolve(event as PrefetchResult);
     });
     how.signal?.addEventListener('abort', cancel);
-    call('startPrefetch', [opts]).then(
-      () => how.signal?.aborted && cancel(),
-      (err) => {
-        stop();
-        reject(err);
-      },
-    );
+    const start = () =>
+      call('startPrefetch', [opts]).then(
+        () => {
+          watch();
+          if (how.signal?.aborted) cancel();
+        },
+        (err) => {
+          settle();
+          reject(err);
+        },
+      );
+    void start();
   });
 }
 
