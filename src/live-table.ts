@@ -147,6 +147,7 @@ export class LiveTable implements TableLike {
   private readonly revalidating = new Map<string, Promise<void>>();
   private closed = false;
   private stream: LiveStream | undefined;
+  private streamState: StreamState | undefined;
   // Prefetches, pins and the background refresh of pinned pages; user reads waiting for the master go first.
   private readonly offline: OfflineReady;
   private readonly background = new Set<Promise<unknown>>();
@@ -204,6 +205,7 @@ export class LiveTable implements TableLike {
       if (opts.stream.onState) {
         this.unsubscribe.push(
           opts.stream.onState((state) => {
+            this.streamState = state;
             this.emit({ type: 'stream', state });
             // The feed's credentials were refused: the table wants new ones, as for a 401 on a write.
             if (state === 'auth-required') this.emit({ type: 'auth', state: 'required' });
@@ -498,9 +500,9 @@ export class LiveTable implements TableLike {
     return this.writes.flusher.flush({ skipBackoff: !opts.onlyDue });
   }
 
-  /** Whether writes wait for credentials (`auth-required`). */
+  /** Whether writes, or the change feed, wait for credentials (`auth-required`). */
   get authRequired(): boolean {
-    return this.writes.flusher.authRequired;
+    return this.writes.flusher.authRequired || this.streamState === 'auth-required';
   }
 
   /** New credentials are in: writes paused for them go again. */

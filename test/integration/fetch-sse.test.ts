@@ -90,6 +90,7 @@ it('a refused token puts the stream and its table in auth-required without recon
 
   await vi.waitFor(() => expect(stream.state).toBe('auth-required'), SLOW);
   expect(heard).toContainEqual({ type: 'auth', state: 'required' });
+  expect(table.authRequired).toBe(true);
   // Minutes later, nothing has tried again: no timer waits, one request was made.
   env.advance(10 * 60_000);
   expect(env.nextTimerAt).toBeUndefined();
@@ -98,6 +99,7 @@ it('a refused token puts the stream and its table in auth-required without recon
   token = (await new MasterClient(master.url).login('alice', USERS.alice)).session.token;
   await table.credentialsChanged();
   await vi.waitFor(() => expect(stream.state).toBe('open'), SLOW);
+  expect(table.authRequired).toBe(false);
   expect(net.sent).toHaveLength(2);
   expect(states).toEqual(['auth-required', 'connecting', 'open']); // subscribed once the table had connected it
 });
