@@ -8,6 +8,7 @@ import 'fake-indexeddb/auto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { IdbQueue, LiveTable, MemCache, RestTable, type ConflictPolicy, type LiveTableEvent, type Row } from '../../src/index.js';
 import type { NewOp } from '../../src/queue/types.js';
+import { MasterClient } from '../../demo-app/server/client.js';
 import { recordingFetch, TestMaster } from '../support/master.js';
 
 const retryPolicy = { baseMs: 20, capMs: 200 };
@@ -178,6 +179,34 @@ describe('batched flush (issue 16)', () => {
     expect(rows[1]).toMatchObject({ id: newId, name: 'New, patched' });
     expect(w.net.batches.map((b) => b.ops)).toEqual([2, 2]);
     expect(w.net.writes()[2]).toMatchObject({ method: 'PATCH', path: `/api/products/${newId}` });
+  });
+
+  it('a batch answered 401 pauses the flush with every op still queued; new credentials send it again, each op once', async () => {
+    master = await TestMaster.start({ auth: { users: { alice: 'pw-alice' } } });
+    const db = freshDb('auth');
+    await leave(db, Array.from({ length: 20 }, (_, i) => insert(i)));
+    let token: string | undefined;
+    const net = recordingFetch();
+    const queue = new IdbQueue(db);
+    const headers = (): Record<string, string> => (token === undefined ? {} : { authorization: `Bearer ${token}` });
+    const table = new LiveTable(new RestTable(master.api, 'products', { fetch: net.fetch, headers }), 'products', new MemCache(), { queue, retryPolicy });
+    const events: LiveTableEvent[] = [];
+    table.subscribe((e) => events.push(e));
+    closers.push(async () => {
+      table.close();
+      await queue.close();
+    });
+    await table.flush();
+    expect(events.filter((e) => e.type === 'auth').map((e) => (e as { state: string }).state)).toEqual(['required']);
+    expect(await queue.counts('products')).toEqual({ pending: 20, dead: 0 });
+    expect(net.batches.map((b) => `${b.status} ${b.ops}`)).toEqual(['401 20']);
+
+    token = (await new MasterClient(master.url).login('alice', 'pw-alice')).session.token;
+    await table.credentialsChanged();
+    expect(await queue.counts('products')).toEqual({ pending: 0, dead: 0 });
+    expect(net.batches.map((b) => `${b.status} ${b.ops}`)).toEqual(['401 20', '200 20']);
+    const rows = (await new MasterClient(master.url, undefined, token).call('GET', '/api/products?ipp=100')).body.rows as Row[];
+    expect(ids(rows)).toEqual(Array.from({ length: 20 }, (_, i) => qid(i)));
   });
 
   it('against a master without batches it falls back to one op a request, each applied once, in order', async () => {
