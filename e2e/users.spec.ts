@@ -110,16 +110,28 @@ test('3. a session that expires with ten writes queued: auth-required, no dead l
 function recordWorkerWrites(context: BrowserContext) {
   type Write = { method: string; path: string; authorization?: string; status?: number | 'failed' };
   const writes: Write[] = [];
-  const entries = new Map<Request, Write>();
+  const entries = new Map<Request, Write[]>();
   context.on('request', (req) => {
     const url = new URL(req.url());
     if (!req.serviceWorker() || !url.pathname.startsWith('/api/') || req.method() === 'GET') return;
-    const entry: Write = { method: req.method(), path: url.pathname, authorization: req.headers()['authorization'] };
-    writes.push(entry);
-    entries.set(req, entry);
+    const authorization = req.headers()['authorization'];
+    // A batch (docs/protocol.md, "Batches") is recorded as the writes it carries, each as its own request would be.
+    const batch = req.method() === 'POST' && url.pathname.endsWith('/_batch') ? (req.postDataJSON() as { ops: Array<{ method: string; id?: string }> }).ops : undefined;
+    const added: Write[] = batch
+      ? batch.map((op) => ({ method: op.method, path: url.pathname.replace(/\/_batch$/, op.id === undefined ? '' : `/${op.id}`), authorization }))
+      : [{ method: req.method(), path: url.pathname, authorization }];
+    writes.push(...added);
+    entries.set(req, added);
   });
-  context.on('requestfinished', (req) => void req.response().then((res) => entries.has(req) && (entries.get(req)!.status = res?.status() ?? 'failed'), () => {}));
-  context.on('requestfailed', (req) => entries.has(req) && (entries.get(req)!.status = 'failed'));
+  context.on('requestfinished', (req) =>
+    void req.response().then(async (res) => {
+      const added = entries.get(req);
+      if (!added) return;
+      const results = added.length > 1 || req.url().endsWith('/_batch') ? ((await res?.json().catch(() => undefined)) as { results?: Array<{ status: number }> } | undefined)?.results : undefined;
+      added.forEach((entry, i) => (entry.status = results?.[i]?.status ?? res?.status() ?? 'failed'));
+    }, () => {}),
+  );
+  context.on('requestfailed', (req) => entries.get(req)?.forEach((entry) => (entry.status = 'failed')));
   /** The writes the master answered: method, path, status and the authorization scheme. */
   const answered = () => writes.filter((w) => typeof w.status === 'number').map((w) => `${w.method} ${w.path} ${w.status} ${w.authorization?.split(' ')[0]}`);
   return { writes, answered };

@@ -1,6 +1,6 @@
 import { ConflictError } from './errors.js';
 import type { OpBase, QueuedOp, Version, WriteQueue } from './queue/types.js';
-import type { Row, TableLike, WriteOptions } from './types.js';
+import type { BatchWrite, Row, Settled, TableLike, WriteOptions } from './types.js';
 
 /** Where a row carries its version, as the reference master sends it (docs/protocol.md, "Versions"). */
 export const VERSION_FIELD = '_version';
@@ -83,17 +83,63 @@ function send(target: TableLike, op: QueuedOp, opts: WriteOptions): Promise<unkn
  * op's: a resend after a lost answer replays them instead of applying twice.
  */
 export async function sendWithPolicy(target: TableLike, op: QueuedOp, base: { version: Version; row: Row } | undefined, policy: ConflictPolicy): Promise<unknown> {
-  const key = op.idempotencyKey;
   try {
-    return await send(target, op, { idempotencyKey: key, ifMatch: base?.version });
+    return await send(target, op, { idempotencyKey: op.idempotencyKey, ifMatch: base?.version });
   } catch (err) {
-    if (!(err instanceof ConflictError) || base === undefined || policy === 'server-wins' || !('id' in op)) throw err;
-    const choice = policy === 'client-wins' ? 'client' : policy(base.row, mineOf(op, base.row, target.idField), err.theirs);
-    if (choice === 'server') return err.theirs;
-    if (choice === 'client') return send(target, op, { idempotencyKey: `${key}:client` });
-    const { [VERSION_FIELD]: _v, [target.idField]: _id, ...merged } = choice;
-    return target.replace(op.id, merged, { idempotencyKey: `${key}:merge`, ifMatch: versionOf(err.theirs) });
+    return afterConflict(target, op, base, policy, err);
   }
+}
+
+/**
+ * A batch of queued ops (`target.writeBatch`), each sent as `sendWithPolicy`
+ * would send it: a conflict inside the batch follows `policy` with the same
+ * follow-up requests, sent on their own. Undefined when the master takes no
+ * batches.
+ */
+export async function sendBatchWithPolicy(
+  target: TableLike,
+  ops: Array<{ op: QueuedOp; base: { version: Version; row: Row } | undefined }>,
+  policy: ConflictPolicy,
+): Promise<Settled[] | undefined> {
+  if (!target.writeBatch) return undefined;
+  const writes = ops.map(({ op, base }) => batchWrite(op, { idempotencyKey: op.idempotencyKey, ifMatch: base?.version }));
+  const settled = await target.writeBatch(writes);
+  if (settled === undefined) return undefined;
+  return Promise.all(
+    settled.map(async (one, i): Promise<Settled> => {
+      if (one.ok || !(one.error instanceof ConflictError)) return one;
+      const { op, base } = ops[i]!;
+      try {
+        return { ok: true, value: await afterConflict(target, op, base, policy, one.error) };
+      } catch (error) {
+        return { ok: false, error };
+      }
+    }),
+  );
+}
+
+function batchWrite(op: QueuedOp, opts: WriteOptions): BatchWrite {
+  switch (op.kind) {
+    case 'insertReturnId':
+      return { kind: op.kind, row: op.row, opts };
+    case 'delete':
+      return { kind: op.kind, id: op.id, opts };
+    case 'deleteAll':
+      throw new Error('deleteAll is never batched');
+    default:
+      return { kind: op.kind, id: op.id, row: op.row, opts };
+  }
+}
+
+// A write met `err`: a conflict it can settle by `policy` is settled, anything else is thrown on.
+async function afterConflict(target: TableLike, op: QueuedOp, base: { version: Version; row: Row } | undefined, policy: ConflictPolicy, err: unknown): Promise<unknown> {
+  if (!(err instanceof ConflictError) || base === undefined || policy === 'server-wins' || !('id' in op)) throw err;
+  const key = op.idempotencyKey;
+  const choice = policy === 'client-wins' ? 'client' : policy(base.row, mineOf(op, base.row, target.idField), err.theirs);
+  if (choice === 'server') return err.theirs;
+  if (choice === 'client') return send(target, op, { idempotencyKey: `${key}:client` });
+  const { [VERSION_FIELD]: _v, [target.idField]: _id, ...merged } = choice;
+  return target.replace(op.id, merged, { idempotencyKey: `${key}:merge`, ifMatch: versionOf(err.theirs) });
 }
 
 /**

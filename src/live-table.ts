@@ -1,6 +1,6 @@
 import { tableOf, type Cache, type CachedRows, type CacheEntryInfo } from './cache/types.js';
 import { defaultEnv, type Env } from './env.js';
-import { baseFrom, resolveBase, sendWithPolicy, versionOf, type ConflictPolicy } from './conflicts.js';
+import { baseFrom, resolveBase, sendBatchWithPolicy, sendWithPolicy, versionOf, type ConflictPolicy } from './conflicts.js';
 import {
   aboutOp,
   ConflictError,
@@ -60,6 +60,12 @@ export interface LiveTableOptions {
    * that share a queue share one flusher: the first view's policy is used.
    */
   retryPolicy?: Partial<RetryPolicy>;
+  /**
+   * The most queued ops a flush sends in one request, to a master that takes
+   * batches (docs/protocol.md, "Batches"); default 100; 1 sends every op alone.
+   * Shared like `retryPolicy`.
+   */
+  maxBatch?: number;
   /** When reads may answer from a stale entry; default 'strict'. */
   freshness?: Freshness;
   /** An entry older than this is stale even if no invalidation said so (for masters without a change feed), in ms. */
@@ -196,6 +202,8 @@ export class LiveTable implements TableLike {
     const policy = opts.onConflict ?? 'server-wins';
     this.writes = TableQueue.of(this.queue, this.name, {
       apply: async (op) => sendWithPolicy(target, op, await resolveBase(op, this.queue), policy),
+      applyBatch: async (ops) => sendBatchWithPolicy(target, await Promise.all(ops.map(async (op) => ({ op, base: await resolveBase(op, this.queue) }))), policy),
+      maxBatch: opts.maxBatch,
       policy: { ...defaultRetryPolicy, ...opts.retryPolicy },
       env: this.env,
     });
@@ -606,6 +614,21 @@ export class LiveTable implements TableLike {
           } finally {
             if (rewrite) this.emit({ type: 'assigned', opId: op.opId, temporaryId: rewrite.from, id: rewrite.to });
             this.emit({ type: 'applied', op, result });
+          }
+          break;
+        }
+        case 'applied-batch': {
+          const { applied } = outcome;
+          settle = () => {
+            for (const { op, result } of applied) this.settle(op.opId, (w) => w.resolve(result));
+          };
+          try {
+            await this.invalidate('write');
+          } finally {
+            for (const { op, result, rewrite } of applied) {
+              if (rewrite) this.emit({ type: 'assigned', opId: op.opId, temporaryId: rewrite.from, id: rewrite.to });
+              this.emit({ type: 'applied', op, result });
+            }
           }
           break;
         }

@@ -42,4 +42,20 @@ export interface TableLike {
   deleteAll(opts?: WriteOptions): Promise<void>;
   /** What a retried write whose answer was lost turns into (RestTable: its adapter's); undefined for a table in this process. */
   readonly delivery?: Delivery;
+  /**
+   * Several writes in one request, in order, each with its own key: an answer
+   * per write, as its own call would have resolved or thrown. Undefined when
+   * the master takes no batches (the caller sends them one by one); throws
+   * only when the request as a whole failed (no answer, 5xx, credentials).
+   */
+  writeBatch?(writes: BatchWrite[]): Promise<Settled[] | undefined>;
 }
+
+/** One write of a batch: what the TableLike method of its kind would take. */
+export type BatchWrite =
+  | { kind: 'insert' | 'replace' | 'patch'; id: Id; row: Row; opts: WriteOptions }
+  | { kind: 'insertReturnId'; row: Row; opts: WriteOptions }
+  | { kind: 'delete'; id: Id; opts: WriteOptions };
+
+/** One write's answer in a batch: what its own call resolved with, or threw. */
+export type Settled = { ok: true; value: unknown } | { ok: false; error: unknown };

@@ -23,13 +23,14 @@ const close = (server: Server): Promise<void> =>
  * A backend that ignores a request header (Idempotency-Key, If-Match): a proxy
  * in front of the reference master that drops it, and is otherwise the master itself.
  */
-function keyForgettingProxy(target: URL, header = 'idempotency-key'): Server {
+function keyForgettingProxy(target: URL, header = 'idempotency-key', answerHeader?: string): Server {
   return createServer((req, res) => {
     const { [header]: _dropped, ...rest } = req.headers;
     const headers = { ...rest, host: target.host };
     // `path` keeps the raw target: a URL string would be normalised (%2e).
     const upstream = request({ hostname: target.hostname, port: target.port, method: req.method, path: req.url, headers, agent: false }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      const { [answerHeader ?? '']: _hidden, ...kept } = answer.headers;
+      res.writeHead(answer.statusCode ?? 502, kept);
       answer.pipe(res);
     });
     upstream.on('error', () => res.destroy());
@@ -94,6 +95,24 @@ describe('the conformance kit', () => {
       expect(results.map(formatResult)).toContainEqual(expect.stringMatching(/^FAIL  versions\.if-match  PATCH \/api\/unmatched\/\S+ with the stale If-Match: "\d+": expected 412 /));
     } finally {
       await close(proxy);
+    }
+  });
+
+  it('passes the batch checks against a master without batches, which need only its refusal, and fails them against one that applies a batch it does not advertise', async () => {
+    const plain = await startTestMaster({ batches: false });
+    try {
+      const results = await runConformance({ baseUrl: plain.url, table: 'unbatched', skip: ['list', 'rows', 'ids', 'idempotency', 'versions', 'errors', 'feed'] });
+      expect(results.filter((r) => r.outcome !== 'skip').map((r) => `${r.outcome} ${r.id}`)).toEqual(['pass batch.advertised', 'pass batch.results', 'pass batch.replay', 'pass batch.if-match']);
+    } finally {
+      await plain.dispose();
+    }
+    // A proxy that hides the advertisement of a master that takes batches.
+    const hiding = keyForgettingProxy(new URL(master.url), 'x-none', 'vantage-batch');
+    try {
+      const results = await runConformance({ baseUrl: await listen(hiding), table: 'hidden', skip: ['list', 'rows', 'ids', 'idempotency', 'versions', 'errors', 'feed'] });
+      expect(failed(results)).toEqual(['batch.advertised']);
+    } finally {
+      await close(hiding);
     }
   });
 

@@ -19,6 +19,8 @@ export interface Master {
   chaosEnabled: boolean;
   staticDir: string | undefined;
   maxBodyBytes: number;
+  /** Whether `POST /api/:table/_batch` is served and advertised. */
+  batches: boolean;
   heartbeatMs: number;
   audience: Audience;
   adminToken: string;

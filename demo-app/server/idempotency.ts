@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import { HttpError } from './errors.js';
 import type { Applied, KeyedWrite, KeyRecord, Owner, StoredResponse } from './storage/types.js';
 import type { Row } from './validate.js';
@@ -15,9 +14,8 @@ export const MAX_KEPT_BODY_BYTES = 1024;
 
 export type { KeyedWrite };
 
-/** The request's Idempotency-Key, if it sent one; 400 when it is malformed. */
-export function idempotencyKey(req: IncomingMessage): string | undefined {
-  const key = req.headers['idempotency-key'];
+/** A request's Idempotency-Key (its header, or a batch op's `key`), if it sent one; 400 when it is malformed. */
+export function idempotencyKey(key: string | string[] | undefined): string | undefined {
   if (key === undefined) return undefined;
   if (typeof key !== 'string' || !IDEMPOTENCY_KEY.test(key)) {
     throw new HttpError(400, 'invalid_idempotency_key', 'Idempotency-Key must be 1 to 255 visible ASCII characters');

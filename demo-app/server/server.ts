@@ -50,6 +50,8 @@ export interface MasterOptions {
   idempotencyMaxKeys?: number;
   idempotencyMaxKeysPerClient?: number;
   maxBodyBytes?: number;
+  /** Take batches (`POST /api/:table/_batch`, default true); false answers them as a master from before batches would (405, not advertised). */
+  batches?: boolean;
   /** Page origins that may write and open feeds besides the server's own (e.g. a dev server's). */
   allowedOrigins?: string[];
   /** Host header values (`name:port`) to answer besides the server's own names and those of `allowedOrigins`. */
@@ -215,6 +217,7 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
     chaosEnabled: opts.chaos === true,
     staticDir: opts.staticDir,
     maxBodyBytes: opts.maxBodyBytes ?? 1024 * 1024,
+    batches: opts.batches ?? true,
     heartbeatMs: opts.heartbeatMs ?? 15_000,
     audience: { origins: new Set(), hosts: new Set() },
     adminToken: opts.adminToken ?? newAdminToken(),

@@ -1,4 +1,3 @@
-import type { IncomingMessage } from 'node:http';
 import { HttpError } from './errors.js';
 import type { Write } from './storage/types.js';
 import type { Row } from './validate.js';
@@ -23,9 +22,8 @@ export function etagHeader(body: unknown): Record<string, string> {
   return typeof version === 'number' ? { ETag: etagOf(version) } : {};
 }
 
-/** The request's `If-Match` tags (`*` for any current row), or undefined without the header. */
-export function ifMatch(req: IncomingMessage): string[] | undefined {
-  const header = req.headers['if-match'];
+/** The `If-Match` tags (`*` for any current row) of a request's header or a batch op's `ifMatch`, or undefined without one. */
+export function ifMatch(header: string | undefined): string[] | undefined {
   if (header === undefined) return undefined;
   return header.split(',').map((tag) => tag.trim()).filter((tag) => tag !== '');
 }

@@ -3,7 +3,7 @@ import type { ConformanceOptions } from './run.js';
 
 export const USAGE = `usage: vantage-live-conformance <base-url> <table> [--header 'Name: value']... [--skip group|check[,...]]... [--timeout ms]
   checks a backend against vantage-live's master protocol (docs/protocol.md), with rows of <table> it makes and deletes itself
-  groups: list, rows, ids, idempotency, versions, errors, feed; --list prints every check`;
+  groups: list, rows, ids, idempotency, versions, batch, errors, feed; --list prints every check`;
 
 export type Command = { kind: 'run'; options: ConformanceOptions } | { kind: 'help' } | { kind: 'list' };
 

@@ -26,7 +26,7 @@ export interface CheckContext {
   openFeed(query?: string, headers?: Record<string, string>): Promise<SseStream>;
 }
 
-export const GROUPS = ['list', 'rows', 'ids', 'idempotency', 'versions', 'errors', 'feed'] as const;
+export const GROUPS = ['list', 'rows', 'ids', 'idempotency', 'versions', 'batch', 'errors', 'feed'] as const;
 export type Group = (typeof GROUPS)[number];
 
 export interface Check {
@@ -548,4 +548,96 @@ const versionChecks: Check[] = [
   }),
 ];
 
-export const CHECKS: readonly Check[] = [...listChecks, ...rowChecks, ...idChecks, ...idempotencyChecks, ...versionChecks, ...errorChecks, ...feedChecks];
+type BatchResult = { status: number; body: unknown; replayed?: boolean };
+
+/** The advertised batch size (`Vantage-Batch` on a list answer), or undefined when the backend does not advertise batches. */
+async function advertisedBatch(t: CheckContext): Promise<number | undefined> {
+  const step = `GET ${t.rowsPath('ipp=1')}`;
+  const answer = await t.http.request('GET', t.rowsPath('ipp=1'));
+  const header = answer.headers['vantage-batch'];
+  if (header === undefined) return undefined;
+  const max = Number(header);
+  if (!Number.isInteger(max) || max < 1) fail(step, 'Vantage-Batch: a positive whole number of ops, or no such header', `Vantage-Batch: ${String(header)}`);
+  return max;
+}
+
+/** Sends a batch and answers its results, one per op. */
+async function sendBatch(t: CheckContext, step: string, ops: unknown[]): Promise<BatchResult[]> {
+  const answer = await t.http.request('POST', `${t.rowsPath()}/_batch`, { ops });
+  const results = (answer.json as { results?: unknown } | undefined)?.results;
+  if (answer.status !== 200 || !Array.isArray(results) || results.length !== ops.length || !results.every((r) => isObject(r) && typeof r.status === 'number')) {
+    fail(step, `200 {"results":[...]} with ${ops.length} results of {"status":N,"body":...}`, describeAnswer(answer));
+  }
+  return results as BatchResult[];
+}
+
+const batchStatuses = (results: BatchResult[]) => results.map((r) => r.status).join(', ');
+
+const batchChecks: Check[] = [
+  check('batch.advertised', 'a backend advertises batches with Vantage-Batch on list answers, or answers POST _batch with 404 or 405 and applies nothing', async (t) => {
+    if ((await advertisedBatch(t)) !== undefined) return;
+    const id = t.newId('unbatched');
+    const step = `POST ${t.rowsPath()}/_batch (batches not advertised)`;
+    const answer = await t.http.request('POST', `${t.rowsPath()}/_batch`, { ops: [{ method: 'PUT', id, body: { name: 'batched' } }] });
+    if (answer.status !== 404 && answer.status !== 405) fail(step, '404 or 405', describeAnswer(answer));
+    await expectMissing(t, id, 'after the refused batch');
+  }),
+
+  check('batch.results', 'a batch applies its ops in order with a result per op, each as its own request would answer; a refused op changes nothing and does not stop the others', async (t) => {
+    if ((await advertisedBatch(t)) === undefined) return;
+    const [a, b, missing] = [t.newId('batch-a'), t.newId('batch-b'), t.newId('batch-missing')];
+    const step = `POST ${t.rowsPath()}/_batch [POST ${a}, PATCH ${missing} (no such row), PUT ${b}, PATCH ${a}]`;
+    const results = await sendBatch(t, step, [
+      { method: 'POST', body: { id: a, name: 'a', n: 1 } },
+      { method: 'PATCH', id: missing, body: { name: 'nothing' } },
+      { method: 'PUT', id: b, body: { name: 'b' } },
+      { method: 'PATCH', id: a, body: { n: 2 } },
+    ]);
+    if (batchStatuses(results) !== '201, 404, 200, 200') fail(step, 'results 201, 404, 200, 200', batchStatuses(results));
+    const last = results[3]!.body;
+    if (!isObject(last) || last.id !== a || last.n !== 2 || last.name !== 'a') fail(step, `the last result's body {"id":${JSON.stringify(a)},"name":"a","n":2,...}`, JSON.stringify(last));
+    expectRow(`GET ${t.rowPath(a)} after the batch`, await t.http.request('GET', t.rowPath(a)), 200, { id: a, name: 'a', n: 2 });
+    expectRow(`GET ${t.rowPath(b)} after the batch`, await t.http.request('GET', t.rowPath(b)), 200, { id: b, name: 'b' });
+    await expectMissing(t, missing, 'after the batch refused its PATCH');
+  }),
+
+  check('batch.replay', 'a batch sent again with the same keys answers every op as the first time (replayed) and applies nothing twice', async (t) => {
+    if ((await advertisedBatch(t)) === undefined) return;
+    const [a, b] = [t.newId('replay-a'), t.newId('replay-b')];
+    const ops = [
+      { method: 'PUT', id: a, body: { name: 'a' }, key: t.newKey() },
+      { method: 'POST', body: { id: b, name: 'b' }, key: t.newKey() },
+      { method: 'PATCH', id: b, body: { n: 1 }, key: t.newKey() },
+    ];
+    const step = `POST ${t.rowsPath()}/_batch with keys`;
+    const first = await sendBatch(t, step, ops);
+    if (batchStatuses(first) !== '200, 201, 200') fail(step, 'results 200, 201, 200', batchStatuses(first));
+    const again = await sendBatch(t, `${step}, sent again`, ops);
+    const same = again.every((r, i) => r.status === first[i]!.status && JSON.stringify(r.body) === JSON.stringify(first[i]!.body));
+    if (!same) fail(`${step}, sent again`, `the first results ${JSON.stringify(first)}`, JSON.stringify(again));
+    // Nothing applied twice: the rows keep the versions the first batch gave them.
+    expectRow(`GET ${t.rowPath(a)}`, await t.http.request('GET', t.rowPath(a)), 200, { id: a, name: 'a', _version: (first[0]!.body as Record<string, unknown>)._version });
+    expectRow(`GET ${t.rowPath(b)}`, await t.http.request('GET', t.rowPath(b)), 200, { id: b, name: 'b', n: 1, _version: (first[2]!.body as Record<string, unknown>)._version });
+  }),
+
+  check('batch.if-match', 'an op with a stale ifMatch in a batch is 412 precondition_failed with the current row, and the others apply', async (t) => {
+    if ((await advertisedBatch(t)) === undefined) return;
+    const [id, other] = [t.newId('batch-match'), t.newId('batch-other')];
+    const v1 = await putVersioned(t, id, { name: 'one' });
+    const patched = await t.http.request('PATCH', t.rowPath(id), { name: 'two' });
+    const v2 = versionIn(`PATCH ${t.rowPath(id)}`, expectRow(`PATCH ${t.rowPath(id)}`, patched, 200, { id }), patched);
+    const step = `POST ${t.rowsPath()}/_batch [PATCH ${id} with the stale ifMatch ${etag(v1)}, PUT ${other}]`;
+    const results = await sendBatch(t, step, [
+      { method: 'PATCH', id, body: { name: 'three' }, ifMatch: etag(v1) },
+      { method: 'PUT', id: other, body: { name: 'other' } },
+    ]);
+    if (batchStatuses(results) !== '412, 200') fail(step, 'results 412, 200', batchStatuses(results));
+    const refused = results[0]!.body;
+    const row = isObject(refused) ? refused.row : undefined;
+    const code = isObject(refused) && isObject(refused.error) ? refused.error.code : undefined;
+    if (code !== 'precondition_failed' || !isObject(row) || row._version !== v2) fail(step, `the first result {"error":{"code":"precondition_failed",...},"row":{..."_version":${JSON.stringify(v2)}}}`, JSON.stringify(refused));
+    expectRow(`GET ${t.rowPath(id)} after the batch`, await t.http.request('GET', t.rowPath(id)), 200, { id, name: 'two' });
+  }),
+];
+
+export const CHECKS: readonly Check[] = [...listChecks, ...rowChecks, ...idChecks, ...idempotencyChecks, ...versionChecks, ...batchChecks, ...errorChecks, ...feedChecks];

@@ -81,6 +81,23 @@ export interface RestAdapter {
   /** The row version the answer carries (default: its `ETag`). */
   readVersion?(answer: RestAnswer): string | undefined;
   readFailure(answer: RestAnswer): RestFailure;
+  /** Several writes in one request (docs/protocol.md, "Batches"); only backends that take them have it. */
+  batch?: BatchSpelling;
+}
+
+/** One write of a batch as the adapter spells it: the call its own request would make. */
+export interface BatchCall {
+  call: RestCall;
+  /** The row the call names (none for an insert). */
+  id?: Id;
+}
+
+/** How a backend takes batches of writes. */
+export interface BatchSpelling {
+  /** The one request carrying every write, in order. */
+  call(writes: BatchCall[]): RestCall;
+  /** Each write's answer, in order, as its own request would have been answered. */
+  read(answer: RestAnswer): RestAnswer[];
 }
 
 /** The 409 code of the vantage protocol meaning "this Idempotency-Key is still being processed" (docs/protocol.md). */
@@ -126,6 +143,30 @@ export const vantageAdapter: RestAdapter = {
       // 409 for a key still being processed (the IETF Idempotency-Key draft): the first request may yet finish.
       transient: error?.code === KEY_IN_PROGRESS ? true : undefined,
     };
+  },
+  batch: {
+    call: (writes) => ({
+      method: 'POST',
+      path: '/_batch',
+      body: {
+        ops: writes.map(({ call, id }) => ({
+          method: call.method,
+          ...(id === undefined ? {} : { id }),
+          ...(call.body === undefined ? {} : { body: call.body }),
+          ...(call.headers?.['idempotency-key'] ? { key: call.headers['idempotency-key'] } : {}),
+          ...(call.headers?.['if-match'] ? { ifMatch: call.headers['if-match'] } : {}),
+        })),
+      },
+    }),
+    read(answer) {
+      const results = (answer.json as { results?: Array<{ status: number; body: unknown }> } | undefined)?.results ?? [];
+      return results.map(({ status, body }) => {
+        const text = body === null || body === undefined ? '' : JSON.stringify(body);
+        const version = (body as { _version?: unknown } | null)?._version;
+        const headers = new Headers(typeof version === 'number' || typeof version === 'string' ? { etag: `"${version}"` } : {});
+        return { status, headers, json: body ?? undefined, text };
+      });
+    },
   },
 };
 

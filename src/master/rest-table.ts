@@ -1,7 +1,7 @@
 import { AuthRequiredError, ConflictError, InvalidInputError, MasterRejectedError, MasterUnavailableError, UnexpectedResponseError } from '../errors.js';
 import { idProblem } from '../ids.js';
-import type { Id, PageRequest, Row, TableLike, WriteOptions } from '../types.js';
-import { vantageAdapter, type Delivery, type RestAdapter, type RestAnswer, type RestCall, type WriteContext } from './adapters.js';
+import type { BatchWrite, Id, PageRequest, Row, Settled, TableLike, WriteOptions } from '../types.js';
+import { vantageAdapter, type BatchSpelling, type Delivery, type RestAdapter, type RestAnswer, type RestCall, type WriteContext } from './adapters.js';
 
 export interface RestTableOptions {
   /** The fetch to use; default the global one. Injected so tests and workers can wrap it. */
@@ -22,6 +22,9 @@ export interface RestTableOptions {
   adapter?: RestAdapter;
 }
 
+/** Writes per batch until the master says how many it takes. */
+const DEFAULT_BATCH_MAX = 100;
+
 /** Page size used to read a whole table when `list()` is called without a page. */
 const WHOLE_TABLE_IPP = 1000;
 
@@ -40,6 +43,8 @@ export class RestTable implements TableLike {
   private readonly headers: RestTableOptions['headers'];
   private readonly authStatuses: number[];
   readonly adapter: RestAdapter;
+  /** The most writes one batch may carry: 0 once the master is known to take none. */
+  private batchMax = DEFAULT_BATCH_MAX;
 
   /**
    * @param apiBase where the tables live, e.g. "/api" or "https://example.com/api"
@@ -182,23 +187,118 @@ export class RestTable implements TableLike {
     const text = await res.text().catch(() => '');
     const answer: RestAnswer = { status: res.status, headers: res.headers, json: parseJson(text), text };
     if (res.ok) {
+      if (method === 'GET' && path.startsWith('?') && this.adapter.batch) this.learnBatches(res.headers);
       if (answer.json === undefined && !(res.status === 204 || (method === 'DELETE' && !text))) {
         throw new UnexpectedResponseError(res.status, `${method} ${url}: ${res.status} without a JSON body (${res.headers.get('content-type') ?? 'no content type'}): not the master's answer`);
       }
       return answer;
     }
+    throw this.failure(call, answer, res.statusText);
+  }
+
+  /** The typed error of a failure answer, to a call of its own or to one write of a batch. */
+  private failure(call: RestCall, answer: RestAnswer, statusText = ''): Error {
+    const url = this.url + call.path;
+    if (this.authStatuses.includes(answer.status)) return new AuthRequiredError(`${call.method} ${url}: ${answer.status}: sign in again`, answer.status);
     const failure = this.adapter.readFailure(answer);
-    const status = failure.status ?? res.status;
-    const message = `${method} ${url}: ${status} ${failure.message || res.statusText}`;
+    const status = failure.status ?? answer.status;
+    const message = `${call.method} ${url}: ${status} ${failure.message || statusText}`;
     // A failed precondition: the row changed since the write was made; the answer holds the current row (docs/protocol.md, Versions).
     if (status === 412 && call.headers?.['if-match'] !== undefined) {
       const theirs = (answer.json as { row?: unknown } | undefined)?.row;
-      throw new ConflictError(isRow(theirs) ? theirs : null, message);
+      return new ConflictError(isRow(theirs) ? theirs : null, message);
     }
     if (failure.transient ?? (status === 408 || status === 429 || status >= 500)) {
-      throw new MasterUnavailableError(message, status, retryAfterMs(res.headers.get('retry-after')));
+      return new MasterUnavailableError(message, status, retryAfterMs(answer.headers.get('retry-after')));
     }
-    throw new MasterRejectedError(status, failure.code, message);
+    return new MasterRejectedError(status, failure.code, message);
+  }
+
+  // A list answer says whether the master takes batches, and how large (`Vantage-Batch`, docs/protocol.md).
+  private learnBatches(headers: Headers): void {
+    const max = Number(headers.get('vantage-batch'));
+    this.batchMax = Number.isInteger(max) && max > 0 ? max : 0;
+  }
+
+  /**
+   * Several writes in one request where the backend takes batches (its adapter
+   * has `batch` and the master advertises them, or has not said otherwise);
+   * undefined when it does not, learnt from a 404 or 405 to the batch or a
+   * list answer without the advertisement, and for a batch it refuses whole
+   * (too large): the caller then sends the writes one by one.
+   */
+  async writeBatch(writes: BatchWrite[]): Promise<Settled[] | undefined> {
+    const spelling = this.adapter.batch;
+    if (spelling === undefined || this.batchMax === 0) return undefined;
+    const out: Settled[] = [];
+    for (let start = 0; start < writes.length; start += this.batchMax) {
+      const part = await this.sendBatch(spelling, writes.slice(start, start + this.batchMax));
+      if (part === undefined) return start === 0 ? undefined : out;
+      out.push(...part);
+      if (this.batchMax === 0) break;
+    }
+    return out;
+  }
+
+  private async sendBatch(spelling: BatchSpelling, writes: BatchWrite[]): Promise<Settled[] | undefined> {
+    const settled: Array<Settled | undefined> = [];
+    const calls: Array<{ at: number; write: BatchWrite; call: RestCall; id?: Id }> = [];
+    writes.forEach((write, at) => {
+      try {
+        const { call, id } = this.callOf(write);
+        calls.push({ at, write, call, id });
+        settled.push(undefined);
+      } catch (error) {
+        settled.push({ ok: false, error });
+      }
+    });
+    if (calls.length > 0) {
+      let answer: RestAnswer;
+      try {
+        answer = await this.send(spelling.call(calls.map(({ call, id }) => ({ call, id }))));
+      } catch (err) {
+        if (!(err instanceof MasterRejectedError)) throw err;
+        // No batches here (an older master): never again. Any other refusal of the whole: this one goes one by one.
+        if (err.status === 404 || err.status === 405) this.batchMax = 0;
+        return undefined;
+      }
+      const answers = spelling.read(answer);
+      if (answers.length !== calls.length) {
+        throw new UnexpectedResponseError(answer.status, `POST ${this.url}: ${answers.length} answers to a batch of ${calls.length} writes`);
+      }
+      calls.forEach(({ at, write, call }, i) => (settled[at] = this.settleOne(write, call, answers[i]!)));
+    }
+    return settled as Settled[];
+  }
+
+  private callOf(write: BatchWrite): { call: RestCall; id?: Id } {
+    const w = context(write.opts);
+    switch (write.kind) {
+      case 'insert':
+        return { call: this.adapter.insert({ ...write.row, [this.idField]: write.id }, w) };
+      case 'insertReturnId':
+        return { call: this.adapter.insert(write.row, w) };
+      case 'replace':
+        return { call: this.adapter.replace(this.checked(write.id), { ...write.row, [this.idField]: write.id }, this.idField, w), id: write.id };
+      case 'patch':
+        return { call: this.adapter.patch(this.checked(write.id), write.row, this.idField, w), id: write.id };
+      case 'delete':
+        return { call: this.adapter.delete(this.checked(write.id), this.idField, w), id: write.id };
+    }
+  }
+
+  // What the write's own method would have resolved with or thrown, from its answer in the batch.
+  private settleOne(write: BatchWrite, call: RestCall, answer: RestAnswer): Settled {
+    if (answer.status < 200 || answer.status >= 300) {
+      const error = this.failure(call, answer);
+      // As delete(): a row already gone is what the caller asked for.
+      if (write.kind === 'delete' && error instanceof MasterRejectedError && error.status === 404) return { ok: true, value: undefined };
+      return { ok: false, error };
+    }
+    if (write.kind === 'delete') return { ok: true, value: undefined };
+    const row = this.adapter.readRow(answer);
+    if (row === undefined) return { ok: false, error: new MasterRejectedError(404, 'not_found', `${call.method} ${this.url}${call.path}: ${answer.status} with no row: no such row`) };
+    return { ok: true, value: write.kind === 'insertReturnId' ? this.idOf(row) : row };
   }
 }
 

@@ -3,7 +3,9 @@ import { IdbConnection } from '../idb-connection.js';
 import { storageError, UnknownOpError, VantageError, type ErrorInfo } from '../errors.js';
 import {
   type Amend,
+  type AppliedItem,
   APPLIED_MEMORY,
+  joinsBatch,
   deadLetterWalk,
   opTarget,
   rewriteId,
@@ -127,34 +129,45 @@ export class IdbQueue implements WriteQueue {
     });
   }
 
-  take(table: string, now: number): Promise<Take | undefined> {
+  take(table: string, now: number, max = 1): Promise<Take | undefined> {
     return this.write(['ops'], 'relaxed', async (tx) => {
       const waitsBehind = deadLetterWalk();
+      const ops: QueuedOp[] = [];
       for (let cursor = await tx.objectStore('ops').index('tableSeq').openCursor(tableRange(table)); cursor; cursor = await cursor.continue()) {
         const op = cursor.value;
         if (waitsBehind(op) !== undefined) continue;
+        if (ops.length > 0 && (op.nextAttemptAt > now || !joinsBatch(ops, op))) break;
         if (op.nextAttemptAt > now) return { retryAt: op.nextAttemptAt };
         const taken: QueuedOp = { ...op, status: 'in-flight', firstSentAt: op.firstSentAt ?? now };
         await cursor.update(taken);
-        return { op: taken };
+        ops.push(taken);
+        if (ops.length >= max) break;
       }
-      return undefined;
+      return ops.length === 0 ? undefined : max > 1 ? { op: ops[0]!, ops } : { op: ops[0]! };
+    });
+  }
+
+  appliedMany(items: AppliedItem[], now: number): Promise<void> {
+    return this.write(['ops', 'applied', 'meta'], 'relaxed', async (tx) => {
+      for (const { opId, result, rewrite } of items) await this.settleApplied(tx, opId, result, now, rewrite);
     });
   }
 
   applied(opId: string, result: unknown, now: number, rewrite?: IdRewrite): Promise<void> {
-    return this.write(['ops', 'applied', 'meta'], 'relaxed', async (tx) => {
-      const op = await this.must(tx, opId);
-      await tx.objectStore('ops').delete(op.seq);
-      await tally(tx, op.table, op.status, undefined);
-      if (rewrite) {
-        for (let cursor = await tx.objectStore('ops').index('tableSeq').openCursor(tableRange(op.table)); cursor; cursor = await cursor.continue()) {
-          const changed = rewriteId(cursor.value, rewrite);
-          if (changed !== cursor.value) await cursor.update(changed);
-        }
+    return this.write(['ops', 'applied', 'meta'], 'relaxed', (tx) => this.settleApplied(tx, opId, result, now, rewrite));
+  }
+
+  private async settleApplied(tx: Tx<['ops', 'applied', 'meta']>, opId: string, result: unknown, now: number, rewrite?: IdRewrite): Promise<void> {
+    const op = await this.must(tx, opId);
+    await tx.objectStore('ops').delete(op.seq);
+    await tally(tx, op.table, op.status, undefined);
+    if (rewrite) {
+      for (let cursor = await tx.objectStore('ops').index('tableSeq').openCursor(tableRange(op.table)); cursor; cursor = await cursor.continue()) {
+        const changed = rewriteId(cursor.value, rewrite);
+        if (changed !== cursor.value) await cursor.update(changed);
       }
-      await remember(tx, { status: 'applied', opId, table: op.table, kind: op.kind, id: opTarget(op), result, appliedAt: now });
-    });
+    }
+    await remember(tx, { status: 'applied', opId, table: op.table, kind: op.kind, id: opTarget(op), result, appliedAt: now });
   }
 
   async retryLater(opId: string, error: ErrorInfo, nextAttemptAt: number, answered = false): Promise<void> {

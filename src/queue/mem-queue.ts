@@ -1,7 +1,9 @@
 import { UnknownOpError, VantageError, type ErrorInfo } from '../errors.js';
 import {
   type Amend,
+  type AppliedItem,
   APPLIED_MEMORY,
+  joinsBatch,
   blockedOps,
   deadLetterWalk,
   opTarget,
@@ -32,16 +34,23 @@ export class MemQueue implements WriteQueue {
     return { record: structuredClone(record), created: true };
   }
 
-  async take(table: string, now: number): Promise<Take | undefined> {
-    const ops = [...this.queued.values()].filter((op) => op.table === table);
+  async take(table: string, now: number, max = 1): Promise<Take | undefined> {
     const waitsBehind = deadLetterWalk();
-    for (const op of ops) {
-      if (waitsBehind(op) !== undefined) continue;
+    const taken: QueuedOp[] = [];
+    for (const op of this.queued.values()) {
+      if (op.table !== table || waitsBehind(op) !== undefined) continue;
+      if (taken.length > 0 && (op.nextAttemptAt > now || !joinsBatch(taken, op))) break;
       if (op.nextAttemptAt > now) return { retryAt: op.nextAttemptAt };
       Object.assign(op, { status: 'in-flight', firstSentAt: op.firstSentAt ?? now });
-      return { op: structuredClone(op) };
+      taken.push(structuredClone(op));
+      if (taken.length >= max) break;
     }
-    return undefined;
+    return taken.length === 0 ? undefined : max > 1 ? { op: taken[0]!, ops: taken } : { op: taken[0]! };
+  }
+
+  async appliedMany(items: AppliedItem[], now: number): Promise<void> {
+    for (const item of items) this.must(item.opId);
+    for (const { opId, result, rewrite } of items) await this.applied(opId, result, now, rewrite);
   }
 
   async applied(opId: string, result: unknown, now: number, rewrite?: IdRewrite): Promise<void> {

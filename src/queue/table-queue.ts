@@ -1,4 +1,5 @@
 import type { Env } from '../env.js';
+import type { Settled } from '../types.js';
 import { Listeners } from '../listeners.js';
 import { Flusher } from './flusher.js';
 import type { RetryPolicy } from './retry-policy.js';
@@ -11,6 +12,8 @@ export type PendingOp = QueuedOp & { blockedBy?: string };
 export type QueueOutcome =
   | { type: 'queued'; op: QueuedOp }
   | { type: 'applied'; op: QueuedOp; result: unknown; rewrite?: IdRewrite }
+  /** Several ops applied by one batch, in order: one invalidation for all. */
+  | { type: 'applied-batch'; applied: Array<{ op: QueuedOp; result: unknown; rewrite?: IdRewrite }> }
   | { type: 'retrying'; op: QueuedOp; error: unknown; retryAt: number }
   | { type: 'dead'; op: QueuedOp; error: unknown; reason: DeathReason }
   | { type: 'revived'; op: QueuedOp; overtaken: number }
@@ -20,6 +23,9 @@ export type QueueOutcome =
 export interface TableQueueOptions {
   /** Send one op to the master. */
   apply(op: QueuedOp): Promise<unknown>;
+  /** Send several in one request (Flusher's `applyBatch`); without it ops go one by one. */
+  applyBatch?(ops: QueuedOp[]): Promise<Settled[] | undefined>;
+  maxBatch?: number;
   policy: RetryPolicy;
   env: Env;
 }
@@ -58,6 +64,9 @@ export class TableQueue {
       queue,
       table,
       apply: opts.apply,
+      applyBatch: opts.applyBatch,
+      maxBatch: opts.maxBatch,
+      onAppliedBatch: (applied) => this.tell({ type: 'applied-batch', applied }),
       policy: opts.policy,
       env: opts.env,
       onApplied: (op, result, rewrite) => this.tell({ type: 'applied', op, result, rewrite }),

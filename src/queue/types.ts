@@ -82,8 +82,18 @@ export type AppliedOp = DoneOp;
 
 export type OpRecord = QueuedOp | DoneOp;
 
-/** The answer of `take`: an op to send now, or the time the table's head op is due. */
-export type Take = { op: QueuedOp } | { retryAt: number };
+/**
+ * The answer of `take`: an op to send now (with `ops`, the batch it heads, when
+ * more than one was asked for), or the time the table's head op is due.
+ */
+export type Take = { op: QueuedOp; ops?: QueuedOp[] } | { retryAt: number };
+
+/** One applied op of a batch, as `appliedMany` settles it. */
+export interface AppliedItem {
+  opId: string;
+  result: unknown;
+  rewrite?: IdRewrite;
+}
 
 /** An insertReturnId's temporary id and the master's id for the row, rewritten in the ops that followed it. */
 export interface IdRewrite {
@@ -106,9 +116,12 @@ export interface WriteQueue {
    * (an op is blocked while an earlier op on the same row is dead). If it is
    * due, it is marked in-flight (and its first attempt time recorded) in the
    * same step and returned; if not, when it will be. Undefined when the table
-   * has nothing to send.
+   * has nothing to send. With `max` above 1, the ops due right after it that
+   * may share its batch (`joinsBatch`) are taken with it, up to `max`.
    */
-  take(table: string, now: number): Promise<Take | undefined>;
+  take(table: string, now: number, max?: number): Promise<Take | undefined>;
+  /** `applied` for several ops of one table, in order, in one step. */
+  appliedMany(items: AppliedItem[], now: number): Promise<void>;
   /**
    * The master confirmed the op: remove it, keep its reply. With `rewrite`, the
    * table's later ops that name the temporary id are changed to the master's
@@ -179,6 +192,19 @@ export function blockedOps(ops: QueuedOp[]): Map<string, string> {
     if (by !== undefined && op.status !== 'dead') blocked.set(op.opId, by);
   }
   return blocked;
+}
+
+/**
+ * Whether `op` may join a batch of `batch` (the ops taken before it, in
+ * order): no two ops on one row (an op refused in a batch then never has a
+ * later op on its row applied in the same request, and an op's base from an
+ * earlier op is known before it is sent), no deleteAll, and nothing after an
+ * insertReturnId (later ops may name its temporary id).
+ */
+export function joinsBatch(batch: QueuedOp[], op: QueuedOp): boolean {
+  const target = opTarget(op);
+  if (target === undefined) return false;
+  return batch.every((taken) => taken.kind !== 'insertReturnId' && taken.kind !== 'deleteAll' && opTarget(taken) !== target);
 }
 
 /** Change a temporary id to the master's id in one queued op; the op itself when it does not name it. */

@@ -124,6 +124,14 @@ export interface SentRequest {
   /** The HTTP status, or 0 when no answer came (network error). Undefined while waiting. */
   status?: number;
   answeredAt?: number;
+  /** For a write sent inside a batch: the batch request's number (its `batches` entry). */
+  batch?: number;
+}
+
+function batchOpsOf(body: unknown): Array<{ method: string; id?: string; key?: string; ifMatch?: string }> | undefined {
+  if (typeof body !== 'string') return undefined;
+  const ops = (JSON.parse(body) as { ops?: unknown }).ops;
+  return Array.isArray(ops) ? ops : undefined;
 }
 
 /**
@@ -133,6 +141,8 @@ export interface SentRequest {
  */
 export function recordingFetch() {
   const requests: SentRequest[] = [];
+  /** Each batch request (`POST …/_batch`) with how many writes it carried; its writes are in `requests`, one entry each. */
+  const batches: Array<{ ops: number; status?: number }> = [];
   let killed = false;
   let dying: (err: Error) => void = () => {};
   const death = new Promise<never>((_, reject) => (dying = reject));
@@ -141,28 +151,40 @@ export function recordingFetch() {
     if (killed) throw new TypeError('fetch failed: the worker is dead');
     const url = new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url);
     const headers = new Headers(init?.headers);
-    const entry: SentRequest = {
-      method: init?.method ?? 'GET',
-      path: url.pathname + url.search,
-      idempotencyKey: headers.get('idempotency-key') ?? undefined,
-      ifMatch: headers.get('if-match') ?? undefined,
-      sentAt: Date.now(),
-    };
-    requests.push(entry);
+    const method = init?.method ?? 'GET';
+    const now = Date.now();
+    // A batch is recorded as the writes it carries, each as its own request would be, so order and keys read the same.
+    const batchOps = method === 'POST' && url.pathname.endsWith('/_batch') ? batchOpsOf(init?.body) : undefined;
+    const entries: SentRequest[] = batchOps
+      ? batchOps.map((op) => ({
+          method: op.method,
+          path: url.pathname.replace(/\/_batch$/, op.id === undefined ? '' : `/${encodeURIComponent(op.id)}`),
+          idempotencyKey: op.key,
+          ifMatch: op.ifMatch,
+          sentAt: now,
+          batch: batches.length,
+        }))
+      : [{ method, path: url.pathname + url.search, idempotencyKey: headers.get('idempotency-key') ?? undefined, ifMatch: headers.get('if-match') ?? undefined, sentAt: now }];
+    const batch = batchOps ? { ops: batchOps.length, status: undefined as number | undefined } : undefined;
+    if (batch) batches.push(batch);
+    requests.push(...entries);
     try {
       const res = await Promise.race([fetch(input, init), death]);
-      entry.status = res.status;
+      if (batch) batch.status = res.status;
+      const results = batch && res.ok ? ((await res.clone().json()) as { results: Array<{ status: number }> }).results : undefined;
+      entries.forEach((entry, i) => (entry.status = results?.[i]?.status ?? res.status));
       return res;
     } catch (err) {
-      entry.status = 0;
+      for (const entry of entries) entry.status = 0;
       throw err;
     } finally {
-      entry.answeredAt = Date.now();
+      for (const entry of entries) entry.answeredAt = Date.now();
     }
   };
   return {
     fetch: recorded,
     requests,
+    batches,
     /** Writes only (every method but GET). */
     writes: () => requests.filter((r) => r.method !== 'GET'),
     kill() {

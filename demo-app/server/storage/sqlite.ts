@@ -1,10 +1,12 @@
 import Database from 'better-sqlite3';
 import { assertSameRequest } from '../commit.js';
+import { HttpError } from '../errors.js';
 import { keyRecord, replayedResponse, rowToReread } from '../idempotency.js';
 import type { Row } from '../validate.js';
 import { readStored, storedBody, withVersion } from '../versions.js';
 import type {
   Applied,
+  BatchItem,
   ChangeEvent,
   ChangeKind,
   Committed,
@@ -226,26 +228,48 @@ export class SqliteStorage implements Storage {
   }
 
   async commit(owner: Owner, write: Write, keyed: KeyedWrite | undefined, now: number): Promise<Committed> {
-    const { table } = write;
-    const committed = this.db.transaction((): Committed => {
-      if (keyed !== undefined) {
-        // Looked up under the writer's owner: one user's key never answers another's request.
-        const prior = this.stmt.findKey.get(owner, keyed.key, now - this.opts.idempotencyTtlMs);
-        if (prior !== undefined) {
-          assertSameRequest(prior, keyed);
-          const reread = rowToReread(prior);
-          return { ...replayedResponse(prior, reread === undefined ? undefined : this.readRow(owner, prior.table, reread)), replayed: true };
-        }
-      }
-      const decided = write.decide(write.id === undefined ? undefined : this.readRow(owner, table, write.id));
-      // The event first: its id is the row's new version.
-      const event = this.appendEvent(owner, table, decided.change.kind, decided.change.id);
-      const applied = this.store(owner, table, decided, event.eventId);
-      if (keyed !== undefined) this.saveKey(keyRecord(keyed, owner, table, applied), now);
-      return { status: applied.status, body: applied.body, replayed: false, event };
-    })();
+    const committed = this.db.transaction(() => this.commitOne(owner, write, keyed, now))();
     if (!committed.replayed) this.emit([committed.event]);
     return committed;
+  }
+
+  // One transaction for the batch; each write in a savepoint of its own (a
+  // nested better-sqlite3 transaction), so a refusal undoes only that write.
+  async commitBatch(owner: Owner, writes: BatchItem[], now: number): Promise<Array<Committed | HttpError>> {
+    const one = this.db.transaction((item: BatchItem) => this.commitOne(owner, item.write, item.keyed, now));
+    const results = this.db.transaction(() =>
+      writes.map((item) => {
+        try {
+          return one(item);
+        } catch (err) {
+          if (err instanceof HttpError) return err;
+          throw err;
+        }
+      }),
+    )();
+    const events = results.flatMap((r) => (r instanceof HttpError || r.replayed ? [] : [r.event]));
+    if (events.length > 0) this.emit(events);
+    return results;
+  }
+
+  // Inside a transaction: commit.ts's steps for one write.
+  private commitOne(owner: Owner, write: Write, keyed: KeyedWrite | undefined, now: number): Committed {
+    const { table } = write;
+    if (keyed !== undefined) {
+      // Looked up under the writer's owner: one user's key never answers another's request.
+      const prior = this.stmt.findKey.get(owner, keyed.key, now - this.opts.idempotencyTtlMs);
+      if (prior !== undefined) {
+        assertSameRequest(prior, keyed);
+        const reread = rowToReread(prior);
+        return { ...replayedResponse(prior, reread === undefined ? undefined : this.readRow(owner, prior.table, reread)), replayed: true };
+      }
+    }
+    const decided = write.decide(write.id === undefined ? undefined : this.readRow(owner, table, write.id));
+    // The event first: its id is the row's new version.
+    const event = this.appendEvent(owner, table, decided.change.kind, decided.change.id);
+    const applied = this.store(owner, table, decided, event.eventId);
+    if (keyed !== undefined) this.saveKey(keyRecord(keyed, owner, table, applied), now);
+    return { status: applied.status, body: applied.body, replayed: false, event };
   }
 
   async replaceTable(owner: Owner, table: string, rows: Iterable<Row>): Promise<ChangeEvent> {

@@ -1,4 +1,5 @@
 import type { Row } from '../validate.js';
+import type { HttpError } from '../errors.js';
 
 /**
  * The master's storage, one interface with two implementations: SQLite
@@ -113,6 +114,12 @@ export interface SessionRows {
  */
 export type EventListener = (events: ChangeEvent[]) => void;
 
+/** One write of a batch and its key. */
+export interface BatchItem {
+  write: Write;
+  keyed: KeyedWrite | undefined;
+}
+
 export interface Storage {
   readonly kind: 'sqlite' | 'postgres';
   getRow(owner: Owner, table: string, id: string): Promise<Row | undefined>;
@@ -124,6 +131,13 @@ export interface Storage {
    * (commit.ts says why).
    */
   commit(owner: Owner, write: Write, keyed: KeyedWrite | undefined, now: number): Promise<Committed>;
+  /**
+   * Applies writes in order in one transaction, each as `commit` would (its
+   * key, its row, its event), each refusal (an HttpError from `decide` or the
+   * key check) undoing only that write: a result per write, refusals as the
+   * error. Without it the master commits a batch one write at a time.
+   */
+  commitBatch?(owner: Owner, writes: BatchItem[], now: number): Promise<Array<Committed | HttpError>>;
   /** Replaces a table's rows in one transaction, logged as one `changed` event. */
   replaceTable(owner: Owner, table: string, rows: Iterable<Row>): Promise<ChangeEvent>;
   /** The newest committed event id (0 for a fresh store); survives trimming. */
