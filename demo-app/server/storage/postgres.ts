@@ -18,6 +18,7 @@ import type {
   StorageOptions,
   Write,
 } from './types.js';
+import { toEvent, type EventRecord } from './types.js';
 
 /** The channel every master LISTENs on; a notification's payload is the new event's id. */
 export const EVENTS_CHANNEL = 'vantage_live_events';
@@ -102,19 +103,6 @@ const FOLLOW_PAGE = 1000;
 interface Transaction {
   committed: boolean;
 }
-
-interface EventRecord {
-  id: number;
-  tbl: string;
-  owner: Owner;
-  kind: ChangeKind;
-  row_id: string | null;
-}
-
-const toEvent = (r: EventRecord): ChangeEvent =>
-  r.row_id === null
-    ? { eventId: r.id, table: r.tbl, owner: r.owner, kind: r.kind }
-    : { eventId: r.id, table: r.tbl, owner: r.owner, kind: r.kind, id: r.row_id };
 
 /**
  * The master's data in PostgreSQL, shared by any number of masters. Writes,

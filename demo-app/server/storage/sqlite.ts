@@ -19,6 +19,7 @@ import type {
   StorageOptions,
   Write,
 } from './types.js';
+import { toEvent, type EventRecord } from './types.js';
 
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS rows (
@@ -109,19 +110,6 @@ function addVersions(db: Database.Database): void {
     db.exec('ALTER TABLE rows ADD COLUMN version INTEGER NOT NULL DEFAULT 0');
   }
 }
-
-interface EventRecord {
-  id: number;
-  tbl: string;
-  owner: Owner;
-  kind: ChangeKind;
-  row_id: string | null;
-}
-
-const toEvent = (r: EventRecord): ChangeEvent =>
-  r.row_id === null
-    ? { eventId: r.id, table: r.tbl, owner: r.owner, kind: r.kind }
-    : { eventId: r.id, table: r.tbl, owner: r.owner, kind: r.kind, id: r.row_id };
 
 /**
  * The master's SQLite file: rows of every logical table in one SQL table (so

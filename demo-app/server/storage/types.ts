@@ -32,6 +32,20 @@ export interface ChangeEvent {
 }
 
 /** A response as sent: `body` is null for bodiless responses. */
+/** An event as both storages keep it in their log table. */
+export interface EventRecord {
+  id: number;
+  tbl: string;
+  owner: Owner;
+  kind: ChangeKind;
+  row_id: string | null;
+}
+
+export const toEvent = (r: EventRecord): ChangeEvent =>
+  r.row_id === null
+    ? { eventId: r.id, table: r.tbl, owner: r.owner, kind: r.kind }
+    : { eventId: r.id, table: r.tbl, owner: r.owner, kind: r.kind, id: r.row_id };
+
 export interface StoredResponse {
   status: number;
   body: unknown;
