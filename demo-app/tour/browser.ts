@@ -93,9 +93,11 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
       while (next.state !== 'installed' && next.state !== 'activated') {
         await new Promise((resolve) => next.addEventListener('statechange', resolve, { once: true }));
       }
-      const changed = new Promise((resolve) => navigator.serviceWorker.addEventListener('controllerchange', resolve, { once: true }));
       next.postMessage({ type: 'SKIP_WAITING' });
-      await changed;
+      // Checked before each wait: the new worker may already control the page (its controllerchange already fired).
+      while (navigator.serviceWorker.controller?.scriptURL !== script) {
+        await new Promise((resolve) => navigator.serviceWorker.addEventListener('controllerchange', resolve, { once: true }));
+      }
       return true;
     }, script);
     if (switched) {

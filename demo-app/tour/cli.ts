@@ -257,7 +257,7 @@ const stage = await within('starting the master and the browser', startStage({
   cache: values.cache!,
   headed: values.headed!,
   onEvent: values.debug ? (e) => say(`  [event] ${JSON.stringify(e)}`) : undefined,
-}));
+})).catch((e: unknown) => fail(e instanceof Error ? e.message : String(e), 1));
 try {
   for (const [name, stepArgs] of steps) {
     if (steps.length > 1) say(`\n$ npm run demo -- ${[name, ...stepArgs].join(' ')}`);
