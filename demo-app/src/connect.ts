@@ -17,6 +17,13 @@ export interface Connection {
   onUpdateWaiting(listener: (activate: () => void) => void): void;
 }
 
+let swapping = false;
+
+/** Whether the page has asked a new version to take over: until it does, the page leaves the old worker alone. */
+export function isSwapping(): boolean {
+  return swapping;
+}
+
 /** `signedIn` runs once the worker is ready and before anything talks to its tables (they exist only for a signed-in user). */
 export async function connect(signedIn: () => Promise<void>): Promise<Connection> {
   if (!('serviceWorker' in navigator)) throw new Error('This browser has no service workers; the demo needs one');
@@ -26,8 +33,13 @@ export async function connect(signedIn: () => Promise<void>): Promise<Connection
   for (const key of ['cache', 'auth', 'budget']) if (pageParams.has(key)) swParams.set(key, pageParams.get(key)!);
   const workbox = new Workbox(swParams.size > 0 ? `/sw.js?${swParams}` : '/sw.js');
   const waiting: Array<(activate: () => void) => void> = [];
+  let stopFlushing = () => {};
   workbox.addEventListener('waiting', () => {
+    // Chromium lets a new worker that skips waiting take over only once the old one has no event in flight (or after
+    // 5 minutes): the page's nudges and polls, each an event of the old worker, would hold the swap back, so they stop.
     const activate = () => {
+      swapping = true;
+      stopFlushing();
       workbox.addEventListener('controlling', () => location.reload());
       workbox.messageSkipWaiting();
     };
@@ -37,7 +49,7 @@ export async function connect(signedIn: () => Promise<void>): Promise<Connection
   await navigator.serviceWorker.ready;
   await signedIn();
   const live = connectLiveTable('products');
-  keepFlushing();
+  stopFlushing = keepFlushing();
   // A bearer-token session (`?auth=bearer`) sends its token with the feed too, as a header: EventSource cannot, so the
   // feed is read with fetch. A cookie session (or an open master) keeps EventSource.
   hostLiveStream('products', (lastEventId) =>

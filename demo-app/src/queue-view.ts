@@ -4,7 +4,10 @@ import { coalesce } from './coalesce.js';
 import { h, replaceChildren } from './dom.js';
 import { opLabel, reason, until } from './format.js';
 
-/** The write queue as the worker holds it: every op not yet applied, in the order it will be sent (W2). */
+/** Rows the view draws at most: a backlog of thousands would cost the page a redraw of all of them every second. */
+const SHOWN = 50;
+
+/** The write queue as the worker holds it: the oldest ops not yet applied, in the order they will be sent (W2), and how many more wait behind them. */
 export function mountQueueView(live: LiveTableClient): { el: HTMLElement; tick(): void } {
   let ops: QueuedOp[] = [];
   const body = h('tbody');
@@ -20,15 +23,18 @@ export function mountQueueView(live: LiveTableClient): { el: HTMLElement; tick()
     { type: 'button', class: 'small', testid: 'queue-flush', title: 'Send the oldest op now, without waiting out its backoff', onclick: () => void live.flush() },
     'Send now',
   );
-  const el = h('section', { testid: 'inspector-queue' }, h('h3', {}, 'Write queue ', sendNow), empty, h('div', { class: 'scroll-x' }, table));
+  const more = h('p', { class: 'muted', testid: 'queue-more' });
+  const el = h('section', { testid: 'inspector-queue' }, h('h3', {}, 'Write queue ', sendNow), empty, h('div', { class: 'scroll-x' }, table), more);
 
   const render = () => {
     sendNow.hidden = !ops.some((op) => op.status === 'queued');
     empty.hidden = ops.length > 0;
     table.hidden = ops.length === 0;
+    more.hidden = ops.length <= SHOWN;
+    more.textContent = `… and ${ops.length - SHOWN} more behind them.`;
     replaceChildren(
       body,
-      ...ops.map((op) =>
+      ...ops.slice(0, SHOWN).map((op) =>
         h(
           'tr',
           { testid: 'queue-op', 'data-op-id': op.opId, 'data-status': op.status },

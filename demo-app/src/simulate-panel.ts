@@ -1,4 +1,5 @@
 import type { Id, Row } from '../../src/index.js';
+import { isSwapping } from './connect.js';
 import { h, rememberedDetails } from './dom.js';
 import { price } from './format.js';
 import { changeChaos, editAsSomeoneElse, firstRowsOnMaster, patchOnMaster, readChaos, resetChaos, seedMaster, type ChaosState } from './master-admin.js';
@@ -128,7 +129,7 @@ export function mountSimulatePanel(settledRows: () => Array<[Id, Row]>, opts: Si
   );
 
   panel.addEventListener('toggle', () => panel.open && void refresh());
-  setInterval(() => panel.open && !document.hidden && void refresh(), POLL_MS);
+  setInterval(() => panel.open && !document.hidden && !isSwapping() && void refresh(), POLL_MS);
   void refresh();
   return panel;
 }
