@@ -228,6 +228,15 @@ export const readsReport: FigureReport<ReadsResult> = {
     vs('hit-vs-floor', '1a hit through the bridge', reads.hit, 'raw IndexedDB get (the floor)', reads.idbFloorGet),
     vs('miss-loopback', '1b miss, loopback', reads.missLoopback, 'direct fetch, loopback', reads.fetchLoopback),
     vs('miss-20ms', '1b miss, +20 ms latency', reads.miss20ms, 'direct fetch, +20 ms latency', reads.fetch20ms),
+    {
+      id: 'miss-overhead',
+      label: '1b miss overhead over a direct fetch, loopback, p50',
+      ours: `+${ms(reads.missLoopback.p50 - reads.fetchLoopback.p50)} ms`,
+      alternative: 'direct fetch, loopback, p50',
+      theirs: ms(reads.fetchLoopback.p50),
+      ratioP50: '',
+      ratioP95: '',
+    },
   ],
   slower: (reads) => {
     const lines: string[] = [];

@@ -183,19 +183,25 @@ export function renderMarkdown(r: Results, separate: SeparateRun[] = []): string
     '',
   );
 
-  for (const { key, report, result } of measured(r.figures)) {
-    p(`## ${report.title}`, '', ...report.tables(result, run), '', `How (\`bench/figures/${FILES[key]}\`): ${report.how(result, run)}`, '');
-    for (const s of separate) {
-      const other = s.results.figures[key];
-      if (other === undefined) continue;
+  for (const [key, entryReport] of REPORTS) {
+    const report = entryReport as FigureReport<unknown>;
+    const result: unknown = r.figures[key];
+    const alone = separate.filter((s) => s.results.figures[key] !== undefined);
+    if (result === undefined && alone.length === 0) continue;
+    p(`## ${report.title}`, '');
+    if (result !== undefined) p(...report.tables(result, run), '');
+    else p('Not measured in this run.', '');
+    for (const s of alone) {
       const load = s.results.load?.[key];
       p(
         `Measured on its own: \`${s.results.command}\`, ${s.results.startedAt}, commit ${s.results.machine.commit}${load ? `, load average ${load[0]} / ${load[1]}` : ''} (\`${s.file}\`):`,
         '',
-        ...report.tables(other, runInfo(s.results)),
+        ...report.tables(s.results.figures[key], runInfo(s.results)),
         '',
       );
     }
+    const howFrom = result !== undefined ? { result, run } : { result: alone[0]!.results.figures[key], run: runInfo(alone[0]!.results) };
+    p(`How (\`bench/figures/${FILES[key]}\`): ${report.how(howFrom.result, howFrom.run)}`, '');
     if (report.notes) p(...report.notes.flatMap((n) => [n, '']));
   }
 
