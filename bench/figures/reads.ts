@@ -9,7 +9,7 @@
 import type { Page } from 'playwright-core';
 import { IPP, type Counts } from '../lib/config.js';
 import type { Harness } from '../lib/harness.js';
-import { pct, ms, row, slowerLine, times, vs, type FigureReport } from '../lib/format.js';
+import { pct, ms, row, slowerBy, times, vs, type FigureReport } from '../lib/format.js';
 import { ratio, summarize, type Summary } from '../lib/stats.js';
 
 export interface ReadsResult {
@@ -238,44 +238,31 @@ export const readsReport: FigureReport<ReadsResult> = {
       ratioP95: '',
     },
   ],
-  slower: (reads) => {
-    const lines: string[] = [];
-    const floor = ratio(reads.hit.p50, reads.idbFloorGet.p50);
-    if (floor > 1) {
-      lines.push(
-        slowerLine(
-          `Hit vs the raw IndexedDB floor (${times(floor)})`,
-          'Each call is a fresh `MessageChannel` and an `ExtendableMessageEvent` to the service worker, one method call dispatched there, an ' +
-            'IdbCache `get` plus the pending-ops overlay, and the rows structured-cloned back: two thread hops and a worker wake-up around the same ' +
-            'IndexedDB read the floor does in the page. A page-side fast path (the page opens the same `vantage-live-cache` database and serves ' +
-            'fresh entries itself, falling back to the bridge on a miss, a stale entry or pending ops) would bring hits near the floor.',
-        ),
-      );
-    }
-    const wb = ratio(reads.hit.p50, reads.workboxCacheFirst.p50);
-    if (wb > 1) {
-      lines.push(
-        slowerLine(
-          `Hit vs Workbox CacheFirst (${times(wb)})`,
-          'Both cross into the worker, but a `fetch` event is the browser’s native path, while every bridge call also builds a `MessageChannel`, ' +
-            'goes through the bridge on both sides and broadcasts a `read` event to every tab. The page-side fast path above would close it.',
-        ),
-      );
-    }
-    const fetchRatio = ratio(reads.hit.p50, reads.fetchLoopback.p50);
-    if (fetchRatio > 1) {
-      lines.push(slowerLine(`Hit vs a loopback fetch (${times(fetchRatio)})`, 'A master on the same machine with no latency is the one case a cache cannot win; any real network latency reverses it (compare the +20 ms rows).'));
-    }
-    const miss = ratio(reads.missLoopback.p50, reads.fetchLoopback.p50);
-    if (miss > 1) {
-      lines.push(
-        slowerLine(
-          `Miss vs a direct fetch (${times(miss)} at loopback, ${times(ratio(reads.miss20ms.p50, reads.fetch20ms.p50))} at +20 ms)`,
-          'A miss is the same fetch made from the worker, plus the bridge round trip and an IndexedDB `put` of the page. The gap is fixed, so it ' +
-            'shrinks as a share of the total as latency grows.',
-        ),
-      );
-    }
-    return lines;
-  },
+  slower: (reads) => [
+    ...slowerBy(
+      ratio(reads.hit.p50, reads.idbFloorGet.p50),
+      'Hit vs the raw IndexedDB floor',
+      'Each call is a fresh `MessageChannel` and an `ExtendableMessageEvent` to the service worker, one method call dispatched there, an ' +
+        'IdbCache `get` plus the pending-ops overlay, and the rows structured-cloned back: two thread hops and a worker wake-up around the same ' +
+        'IndexedDB read the floor does in the page. A page-side fast path (the page opens the same `vantage-live-cache` database and serves ' +
+        'fresh entries itself, falling back to the bridge on a miss, a stale entry or pending ops) would bring hits near the floor.',
+    ),
+    ...slowerBy(
+      ratio(reads.hit.p50, reads.workboxCacheFirst.p50),
+      'Hit vs Workbox CacheFirst',
+      'Both cross into the worker, but a `fetch` event is the browser’s native path, while every bridge call also builds a `MessageChannel`, ' +
+        'goes through the bridge on both sides and broadcasts a `read` event to every tab. The page-side fast path above would close it.',
+    ),
+    ...slowerBy(
+      ratio(reads.hit.p50, reads.fetchLoopback.p50),
+      'Hit vs a loopback fetch',
+      'A master on the same machine with no latency is the one case a cache cannot win; any real network latency reverses it (compare the +20 ms rows).',
+    ),
+    ...slowerBy(
+      ratio(reads.missLoopback.p50, reads.fetchLoopback.p50),
+      'Miss vs a direct fetch at loopback',
+      `At +20 ms: ${times(ratio(reads.miss20ms.p50, reads.fetch20ms.p50))}. A miss is the same fetch made from the worker, plus the bridge round trip and an IndexedDB \`put\` of the page. The gap is fixed, so it ` +
+        'shrinks as a share of the total as latency grows.',
+    ),
+  ],
 };

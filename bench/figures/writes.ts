@@ -6,7 +6,7 @@
  */
 import type { Counts } from '../lib/config.js';
 import type { Harness } from '../lib/harness.js';
-import { ms, pct, row, slowerLine, times, vs, type FigureReport } from '../lib/format.js';
+import { ms, pct, row, slowerBy, vs, type FigureReport } from '../lib/format.js';
 import { ratio, summarize, type Summary } from '../lib/stats.js';
 import { fmt } from './reads.js';
 
@@ -105,28 +105,18 @@ export const writesReport: FigureReport<WritesResult> = {
     vs('enqueue-ack', '2 durable enqueue → ack', writes.enqueueAck, 'direct PATCH → response, loopback', writes.directPatch),
     vs('enqueue-applied', '2 enqueue → applied (heard in the page)', writes.enqueueToApplied, 'direct PATCH → response, loopback', writes.directPatch),
   ],
-  slower: (writes) => {
-    const lines: string[] = [];
-    const applied = ratio(writes.enqueueToApplied.p50, writes.directPatch.p50);
-    if (applied > 1) {
-      lines.push(
-        slowerLine(
-          `Write to applied vs a direct PATCH (${times(applied)})`,
-          'After the ack the op still has to be taken from the queue by the worker’s flusher (a read-write transaction under a Web Lock), sent, ' +
-            'settled (another transaction), the table’s cache invalidated and the `applied` event broadcast to the tab; the PATCH is one request.',
-        ),
-      );
-    }
-    const ack = ratio(writes.enqueueAck.p50, writes.directPatch.p50);
-    if (ack > 1) {
-      lines.push(
-        slowerLine(
-          `Durable enqueue vs a direct PATCH (${times(ack)})`,
-          'The ack waits for an IndexedDB transaction with `durability: \'strict\'` (a flush to disk) after a bridge round trip; a loopback PATCH ' +
-            'has neither. That is the price of W1 (nothing acknowledged is lost) and it does not grow with network latency, unlike the PATCH.',
-        ),
-      );
-    }
-    return lines;
-  },
+  slower: (writes) => [
+    ...slowerBy(
+      ratio(writes.enqueueToApplied.p50, writes.directPatch.p50),
+      'Write to applied vs a direct PATCH',
+      'After the ack the op still has to be taken from the queue by the worker’s flusher (a read-write transaction under a Web Lock), sent, ' +
+        'settled (another transaction), the table’s cache invalidated and the `applied` event broadcast to the tab; the PATCH is one request.',
+    ),
+    ...slowerBy(
+      ratio(writes.enqueueAck.p50, writes.directPatch.p50),
+      'Durable enqueue vs a direct PATCH',
+      'The ack waits for an IndexedDB transaction with `durability: \'strict\'` (a flush to disk) after a bridge round trip; a loopback PATCH ' +
+        'has neither. That is the price of W1 (nothing acknowledged is lost) and it does not grow with network latency, unlike the PATCH.',
+    ),
+  ],
 };

@@ -51,6 +51,8 @@ export const int = (x: number): string => (Number.isFinite(x) ? Math.round(x).to
 export const pct = (s: Summary | undefined): string => (s ? `${ms(s.p50)} / ${ms(s.p95)} / ${ms(s.p99)}` : '–');
 export const row = (cells: Array<string | number>): string => `| ${cells.join(' | ')} |`;
 export const slowerLine = (title: string, text: string): string => `- **${title}.** ${text}`;
+/** A `slower` line when vantage-live is slower by `ratio` (above 1), none otherwise. */
+export const slowerBy = (ratio: number, title: string, text: string): string[] => (ratio > 1 ? [slowerLine(`${title} (${times(ratio)})`, text)] : []);
 
 /** A summary row comparing vantage-live's timing with an alternative's, at p50 and p95 (a ratio above 1: vantage-live is slower). */
 export function vs(id: string, label: string, ours: Summary | undefined, alternative: string, theirs: Summary | undefined): SummaryRow {
