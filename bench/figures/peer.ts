@@ -45,6 +45,8 @@ export interface PeerWrites {
   queueMs: number;
   /** Still queued after the offline reload. */
   queuedAfterReload: number;
+  /** Writes the master had counted before the context went online (a request that slipped out as the network went away). */
+  beforeOnline: number;
   /** Going online → the master counted the N-th write. */
   drainMs: number;
   opsPerSec: number;
@@ -260,6 +262,7 @@ async function until<A>(page: Page, condition: (arg: A) => Promise<boolean>, arg
 
 async function liveWrites(h: Harness, n: number, progress: Progress): Promise<PeerWrites> {
   const prefix = `pl${n}-${Date.now().toString(36)}-`;
+  const before = { writes: (await h.stats()).writes, total: await h.total() };
   const ctx = await h.newContext();
   const page = await openLiveServed(h, ctx);
   await ctx.setOffline(true);
@@ -280,13 +283,14 @@ async function liveWrites(h: Harness, n: number, progress: Progress): Promise<Pe
   await page.evaluate(() => window.vantageReady);
   const queuedAfterReload = await page.evaluate(async () => (await window.live.pending()).length);
   progress(`  10 vantage-live   ${n} queued offline in ${(queueMs / 1000).toFixed(1)} s; reloaded offline, ${queuedAfterReload} still queued; going online`);
-  const drained = await drainToMaster(h, ctx, n);
+  const drained = await drainToMaster(h, ctx, n, before);
   await until(page, async () => (await window.live.pending()).length === 0, undefined);
   return { library: 'vantage-live', writes: n, queueMs, queuedAfterReload, ...(await tally(h, drained, n, prefix)) };
 }
 
 async function tanstackWrites(h: Harness, n: number, progress: Progress): Promise<PeerWrites> {
   const prefix = `pt${n}-${Date.now().toString(36)}-`;
+  const before = { writes: (await h.stats()).writes, total: await h.total() };
   const ctx = await h.newContext();
   const page = await openTanstack(h, ctx);
   await ctx.setOffline(true);
@@ -307,32 +311,32 @@ async function tanstackWrites(h: Harness, n: number, progress: Progress): Promis
   await page.reload();
   const { paused: queuedAfterReload } = await page.evaluate(() => window.tq.ready);
   progress(`  10 TanStack Query ${n} queued offline in ${(queueMs / 1000).toFixed(1)} s; reloaded offline, ${queuedAfterReload} restored paused; going online`);
-  const drained = await drainToMaster(h, ctx, n);
+  const drained = await drainToMaster(h, ctx, n, before);
   return { library: 'TanStack Query', writes: n, queueMs, queuedAfterReload, ...(await tally(h, drained, n, prefix)) };
 }
 
 interface Drained {
   statsBefore: number;
   totalBefore: number;
+  beforeOnline: number;
   drainMs: number;
   counted: number;
 }
 
-/** Go online and poll the master until it counted `n` more writes, or none came for 30 s. */
-async function drainToMaster(h: Harness, ctx: BrowserContext, n: number): Promise<Drained> {
-  const statsBefore = (await h.stats()).writes;
-  const totalBefore = await h.total();
+/** Go online and poll the master until it counted `n` writes since `before` (the run's start), or none came for 30 s. */
+async function drainToMaster(h: Harness, ctx: BrowserContext, n: number, before: { writes: number; total: number }): Promise<Drained> {
+  const beforeOnline = (await h.stats()).writes - before.writes;
   const onlineAt = performance.now();
   await ctx.setOffline(false);
-  let counted = 0;
+  let counted = beforeOnline;
   let lastProgress = onlineAt;
   let doneAt = onlineAt;
   while (counted < n && performance.now() - lastProgress < QUIET_GIVE_UP_MS) {
     await new Promise((r) => setTimeout(r, 25));
-    const now = (await h.stats()).writes - statsBefore;
+    const now = (await h.stats()).writes - before.writes;
     if (now > counted) [counted, lastProgress, doneAt] = [now, performance.now(), performance.now()];
   }
-  return { statsBefore, totalBefore, drainMs: doneAt - onlineAt, counted };
+  return { statsBefore: before.writes, totalBefore: before.total, beforeOnline, drainMs: doneAt - onlineAt, counted };
 }
 
 async function tally(h: Harness, d: Drained, n: number, prefix: string): Promise<Omit<PeerWrites, 'library' | 'writes' | 'queueMs' | 'queuedAfterReload'>> {
@@ -340,8 +344,9 @@ async function tally(h: Harness, d: Drained, n: number, prefix: string): Promise
   const unique = new Set(ids).size;
   const masterWritesDelta = (await h.stats()).writes - d.statsBefore;
   return {
+    beforeOnline: d.beforeOnline,
     drainMs: d.drainMs,
-    opsPerSec: d.counted / (d.drainMs / 1000),
+    opsPerSec: (d.counted - d.beforeOnline) / (d.drainMs / 1000),
     lost: n - unique,
     duplicated: ids.length - unique + Math.max(0, masterWritesDelta - n),
     masterWritesDelta,
@@ -357,10 +362,10 @@ export const peerReport: FigureReport<PeerResult> = {
     '|---|---|---|---|---|---|',
     ...r.reloads.map((x) => row([int(x.cachedPages), x.library, pct(x.navToRows), pct(x.ready), pct(x.firstRead), pct(x.nextRead)])),
     '',
-    '| offline writes across a reload | writes | queued until durable | still queued after the reload | online → master counted the last | **rate** | lost | duplicated | master writes |',
-    '|---|---|---|---|---|---|---|---|---|',
+    '| offline writes across a reload | writes | queued until durable | still queued after the reload | reached the master before going online | online → master counted the last | **rate** | lost | duplicated | master writes |',
+    '|---|---|---|---|---|---|---|---|---|---|',
     ...r.writes.map((w) =>
-      row([w.library, int(w.writes), `${(w.queueMs / 1000).toFixed(1)} s`, int(w.queuedAfterReload), `${(w.drainMs / 1000).toFixed(1)} s`, `**${int(w.opsPerSec)} ops/s**`, w.lost, w.duplicated, int(w.masterWritesDelta)]),
+      row([w.library, int(w.writes), `${(w.queueMs / 1000).toFixed(1)} s`, int(w.queuedAfterReload), int(w.beforeOnline ?? 0), `${(w.drainMs / 1000).toFixed(1)} s`, `**${int(w.opsPerSec)} ops/s**`, w.lost, w.duplicated, int(w.masterWritesDelta)]),
     ),
   ],
   how: (_, { counts: c }) =>
