@@ -10,14 +10,18 @@
  * duplicated writes) fails or a figure could not be measured. There are no
  * timing assertions.
  *
- * Options: --quick, --only=reads,writes,flush,invalidation,coldStart,growth,longTasks,fanout,prefetch,
+ * Options: --quick, --only=reads,writes,flush,invalidation,coldStart,growth,longTasks,fanout,prefetch,peer,
  *          --out=FILE (JSON), --no-md (do not write BENCHMARKS.md), --md (write it in quick mode too),
  *          --page=bench|demo (measure from /bench/live.html, the default, or from the demo UI's page),
  *          --storage=disk|memory (persistent profiles on disk, the default, or incognito contexts with storage in memory),
  *          --seed-rows=N, --flush-sizes=N,M (override the mode's counts),
- *          --report (measure nothing: render BENCHMARKS.md again from bench/results/latest.json, after editing bench/lib/report.ts)
+ *          --report (measure nothing: render BENCHMARKS.md again from bench/results/latest.json, or --out, after editing a figure's section),
+ *          --previous=FILE (the run the summary compares with; default: the results file this run replaces, or the one --report renders recorded)
+ *
+ * BENCHMARKS.md also shows, under each figure, the runs of that figure kept on
+ * their own in bench/results/*.json (besides latest.json and quick.json).
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -27,18 +31,20 @@ import { flushFigure } from './figures/flush.js';
 import { growthFigure } from './figures/growth.js';
 import { invalidationFigure } from './figures/invalidation.js';
 import { longTasksFigure } from './figures/long-tasks.js';
+import { peerFigure } from './figures/peer.js';
 import { prefetchFigure } from './figures/prefetch.js';
 import { readsFigure } from './figures/reads.js';
 import { writesFigure } from './figures/writes.js';
 import { FULL, QUICK } from './lib/config.js';
 import { Harness } from './lib/harness.js';
 import { machine } from './lib/machine.js';
-import { renderMarkdown, type Check, type Results } from './lib/report.js';
+import type { Check } from './lib/checks.js';
+import { previousOf, renderMarkdown, type Results, type SeparateRun } from './lib/report.js';
 import { entrySizes } from './lib/sizes.js';
 import { prepareSite } from './lib/site.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
-const FIGURES = ['reads', 'writes', 'flush', 'invalidation', 'coldStart', 'growth', 'longTasks', 'fanout', 'prefetch'] as const;
+const FIGURES = ['reads', 'writes', 'flush', 'invalidation', 'coldStart', 'growth', 'longTasks', 'fanout', 'prefetch', 'peer'] as const;
 type FigureName = (typeof FIGURES)[number];
 
 const { values } = parseArgs({
@@ -53,6 +59,7 @@ const { values } = parseArgs({
     'seed-rows': { type: 'string' },
     'flush-sizes': { type: 'string' },
     report: { type: 'boolean', default: false },
+    previous: { type: 'string' },
   },
 });
 const quick = values.quick === true;
@@ -68,9 +75,20 @@ const args = process.argv.slice(2).join(' ');
 // `npm run bench` is `vite build && tsx bench/run.ts`; run directly, the demo build is whatever demo-app/dist holds.
 const command = process.env.npm_lifecycle_event === 'bench' ? `npm run bench${args ? ` -- ${args}` : ''}` : `npx tsx bench/run.ts${args ? ` ${args}` : ''}`;
 
+const RESULTS_DIR = join(ROOT, 'bench/results');
+const readResults = (file: string): Results => JSON.parse(readFileSync(file, 'utf8')) as Results;
+/** The runs of single figures kept in bench/results/ (not `main`, latest.json or quick.json). */
+const separateRuns = (main: string): SeparateRun[] =>
+  readdirSync(RESULTS_DIR)
+    .filter((f) => f.endsWith('.json') && f !== 'latest.json' && f !== 'quick.json' && join(RESULTS_DIR, f) !== main)
+    .sort()
+    .map((f) => ({ file: `bench/results/${f}`, results: readResults(join(RESULTS_DIR, f)) }));
+
 if (values.report) {
-  const from = resolve(values.out ?? join(ROOT, 'bench/results/latest.json'));
-  writeFileSync(join(ROOT, 'BENCHMARKS.md'), renderMarkdown(JSON.parse(readFileSync(from, 'utf8')) as Results));
+  const from = resolve(values.out ?? join(RESULTS_DIR, 'latest.json'));
+  const results = readResults(from);
+  if (values.previous) results.previous = previousOf(readResults(resolve(values.previous)));
+  writeFileSync(join(ROOT, 'BENCHMARKS.md'), renderMarkdown(results, separateRuns(from)));
   console.log(`wrote BENCHMARKS.md from ${relative(process.cwd(), from)}`);
   process.exit(0);
 }
@@ -160,13 +178,16 @@ try {
   await run('longTasks', () => longTasksFigure(browser(), counts, progress));
   await run('fanout', () => fanoutFigure(quick, progress, checks));
   await run('prefetch', () => prefetchFigure(browser(), counts, progress, checks));
+  await run('peer', () => peerFigure(browser(), counts, progress, checks));
 
   results.durationS = Math.round((Date.now() - started) / 1000);
+  const previousFile = values.previous ? resolve(values.previous) : existsSync(outFile) ? outFile : undefined;
+  if (previousFile !== undefined) results.previous = previousOf(readResults(previousFile));
   mkdirSync(dirname(outFile), { recursive: true });
   writeFileSync(outFile, JSON.stringify(results, null, 2) + '\n');
   progress(`wrote ${relative(process.cwd(), outFile)}`);
   if (writeMd) {
-    writeFileSync(join(ROOT, 'BENCHMARKS.md'), renderMarkdown(results));
+    writeFileSync(join(ROOT, 'BENCHMARKS.md'), renderMarkdown(results, separateRuns(outFile)));
     progress('wrote BENCHMARKS.md');
   }
   const failed = results.checks.filter((c) => !c.ok);

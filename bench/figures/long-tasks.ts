@@ -10,6 +10,7 @@
 import type { Page } from 'playwright-core';
 import type { Counts } from '../lib/config.js';
 import type { Harness } from '../lib/harness.js';
+import { int, row, type FigureReport } from '../lib/format.js';
 
 export interface ScrollRun {
   kind: 'misses' | 'hits';
@@ -83,3 +84,16 @@ async function scroll(page: Page, first: number, count: number, kind: 'misses' |
     { first, count, kind },
   );
 }
+
+export const longTasksReport: FigureReport<ScrollRun[]> = {
+  title: '7. Main-thread long tasks while scrolling',
+  tables: (runs) => [
+    '| 20 pages read and rendered | wall time (at least one 16.7 ms frame per page) | long tasks (> 50 ms) | total long-task time | longest |',
+    '|---|---|---|---|---|',
+    ...runs.map((t) => row([t.kind, `${int(t.elapsedMs)} ms`, t.longTasks, `${int(t.longTaskTotalMs)} ms`, `${int(t.longTaskMaxMs)} ms`])),
+  ],
+  how: () =>
+    'a `PerformanceObserver({type: \'longtask\'})` in the page while it reads 20 pages in a row through `window.live` and appends each ' +
+    'page’s 50 rows as `<li>` to a list, one animation frame per page; first with a cold cache (misses), then the same pages again (hits). ' +
+    'Long tasks in the service worker are not visible to the page.',
+};

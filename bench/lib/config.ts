@@ -23,6 +23,10 @@ export interface Counts {
   scrollReps: number;
   /** Pages of the prefetch figure (seedRows must fill them). */
   prefetchPages: number;
+  /** The peer figure: pages cached before the reloads (one level each), timed reloads, and offline writes queued across a reload. */
+  peerCachedPages: number[];
+  peerReloads: number;
+  peerWrites: number;
 }
 
 export const FULL: Counts = {
@@ -45,6 +49,9 @@ export const FULL: Counts = {
   scrollPages: 20,
   scrollReps: 3,
   prefetchPages: 1_000,
+  peerCachedPages: [10, 200],
+  peerReloads: 20,
+  peerWrites: 1_000,
 };
 
 export const QUICK: Counts = {
@@ -67,6 +74,9 @@ export const QUICK: Counts = {
   scrollPages: 20,
   scrollReps: 1,
   prefetchPages: 50,
+  peerCachedPages: [5],
+  peerReloads: 3,
+  peerWrites: 50,
 };
 
 /** Rows per page in every read figure: the demo's and the master's default. */

@@ -82,6 +82,18 @@ export class Harness {
     return (await this.api('/api/products?page=1&ipp=1')).body.total as number;
   }
 
+  /** Ids starting with `prefix` among the rows appended after the master held `totalBefore` rows (a run's inserts go last). */
+  async idsAppended(totalBefore: number, prefix: string): Promise<string[]> {
+    const ids: string[] = [];
+    const ipp = 1000;
+    const totalAfter = await this.total();
+    for (let p = Math.floor(totalBefore / ipp) + 1; p <= Math.ceil(totalAfter / ipp); p++) {
+      const rows = (await this.api(`/api/products?page=${p}&ipp=${ipp}`)).body.rows as Array<{ id: string }>;
+      for (const r of rows) if (r.id.startsWith(prefix)) ids.push(r.id);
+    }
+    return ids;
+  }
+
   // ---- browser ----
 
   /**

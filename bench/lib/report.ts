@@ -1,28 +1,51 @@
-/** The results file's shape, and BENCHMARKS.md rendered from it. */
-import type { EntrySize } from './sizes.js';
-import type { ColdStartResult } from '../figures/cold-start.js';
-import type { FanoutLevel } from '../figures/fanout.js';
-import { ROW_SELECTOR } from '../figures/cold-start.js';
-import type { FlushRun } from '../figures/flush.js';
-import type { GrowthLevel } from '../figures/growth.js';
-import type { InvalidationResult } from '../figures/invalidation.js';
-import type { ScrollRun } from '../figures/long-tasks.js';
-import type { PrefetchRun } from '../figures/prefetch.js';
-import type { ReadsResult } from '../figures/reads.js';
-import type { WritesResult } from '../figures/writes.js';
+/**
+ * The results file's shape, and BENCHMARKS.md rendered from it: the header,
+ * the summary (each row beside the previous run's value), the figures'
+ * sections in order, and the checks. Each figure's file owns its section, its
+ * "How", its notes and its summary rows (`FigureReport`, bench/lib/format.ts).
+ */
+import { coldStartReport, type ColdStartResult } from '../figures/cold-start.js';
+import { fanoutReport, type FanoutLevel } from '../figures/fanout.js';
+import { flushReport, type FlushRun } from '../figures/flush.js';
+import { growthReport, type GrowthLevel } from '../figures/growth.js';
+import { invalidationReport, type InvalidationResult } from '../figures/invalidation.js';
+import { longTasksReport, type ScrollRun } from '../figures/long-tasks.js';
+import { peerReport, type PeerResult } from '../figures/peer.js';
+import { prefetchReport, type PrefetchRun } from '../figures/prefetch.js';
+import { readsReport, type ReadsResult } from '../figures/reads.js';
+import { writesReport, type WritesResult } from '../figures/writes.js';
+import type { Check } from './checks.js';
 import type { Counts } from './config.js';
+import { int, row, type FigureReport, type RunInfo, type SummaryRow } from './format.js';
 import type { Machine } from './machine.js';
-import { ratio, type Summary } from './stats.js';
+import type { EntrySize } from './sizes.js';
 
-export interface Check {
-  name: string;
-  ok: boolean;
-  detail: string;
+export type { Check };
+
+export interface Figures {
+  reads?: ReadsResult;
+  writes?: WritesResult;
+  flush?: FlushRun[];
+  invalidation?: InvalidationResult;
+  coldStart?: ColdStartResult;
+  growth?: GrowthLevel[];
+  longTasks?: ScrollRun[];
+  fanout?: FanoutLevel[];
+  prefetch?: PrefetchRun;
+  peer?: PeerResult;
+}
+
+/** The previous run's summary values, by row id, kept in the results file so that `--report` shows them again. */
+export interface PreviousRun {
+  startedAt: string;
+  commit: string;
+  command: string;
+  values: Record<string, string>;
 }
 
 export interface Results {
   mode: 'full' | 'quick';
-  /** The page figures 1-4, 6 and 7 measured from. */
+  /** The page the vantage-live figures measured from. */
   livePath: string;
   /** Where the browser kept IndexedDB and Cache Storage: persistent profiles on disk, or incognito contexts in memory. */
   storage: 'disk' | 'memory';
@@ -31,59 +54,91 @@ export interface Results {
   durationS: number;
   machine: Machine;
   counts: Counts;
-  figures: {
-    reads?: ReadsResult;
-    writes?: WritesResult;
-    flush?: FlushRun[];
-    invalidation?: InvalidationResult;
-    coldStart?: ColdStartResult;
-    growth?: GrowthLevel[];
-    longTasks?: ScrollRun[];
-    fanout?: FanoutLevel[];
-    prefetch?: PrefetchRun;
-  };
+  figures: Figures;
   /** What an app ships: the page and worker entries, bundled, minified and gzipped (bench/lib/sizes.ts). */
   sizes?: { page: EntrySize; worker: EntrySize };
   errors: Record<string, string>;
   /** 1-minute load average when each figure started and ended: anything well above the bench's own share means other work competed. */
   load: Record<string, [number, number]>;
   checks: Check[];
+  previous?: PreviousRun;
 }
 
-const ms = (x: number | undefined): string => {
-  if (x === undefined || !Number.isFinite(x)) return '–';
-  return x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2);
+/** A run of some figures on their own (bench/results/*.json besides latest.json), shown under each figure's section. */
+export interface SeparateRun {
+  file: string;
+  results: Results;
+}
+
+type Entry<K extends keyof Figures> = readonly [K, FigureReport<NonNullable<Figures[K]>>];
+const entry = <K extends keyof Figures>(key: K, report: FigureReport<NonNullable<Figures[K]>>): Entry<K> => [key, report];
+
+/** The figures' sections, in order. */
+const REPORTS = [
+  entry('reads', readsReport),
+  entry('writes', writesReport),
+  entry('flush', flushReport),
+  entry('invalidation', invalidationReport),
+  entry('coldStart', coldStartReport),
+  entry('growth', growthReport),
+  entry('longTasks', longTasksReport),
+  entry('fanout', fanoutReport),
+  entry('prefetch', prefetchReport),
+  entry('peer', peerReport),
+] as const;
+
+const FILES: Record<keyof Figures, string> = {
+  reads: 'reads.ts',
+  writes: 'writes.ts',
+  flush: 'flush.ts',
+  invalidation: 'invalidation.ts',
+  coldStart: 'cold-start.ts',
+  growth: 'growth.ts',
+  longTasks: 'long-tasks.ts',
+  fanout: 'fanout.ts',
+  prefetch: 'prefetch.ts',
+  peer: 'peer.ts',
 };
-const times = (x: number): string => (Number.isFinite(x) ? `×${x.toFixed(2)}` : '–');
-const mb = (b: number | undefined): string => (b === undefined || !Number.isFinite(b) ? '–' : `${(b / 1048576).toFixed(1)} MB`);
-const int = (x: number): string => Math.round(x).toLocaleString('en-US');
-const pct = (s: Summary | undefined) => (s ? `${ms(s.p50)} / ${ms(s.p95)} / ${ms(s.p99)}` : '–');
 
-/** One comparison row: vantage-live's figure, the alternative's, and their ratio at p50 and p95 (above 1: vantage-live is slower). */
-function vs(label: string, ours: Summary | undefined, altLabel: string, alt: Summary | undefined): string {
-  return `| ${label} | ${pct(ours)} | ${altLabel} | ${pct(alt)} | ${times(ratio(ours?.p50, alt?.p50))} | ${times(ratio(ours?.p95, alt?.p95))} |`;
+/** Each measured figure with its report; one helper keeps the key and the report's type together. */
+function measured(figures: Figures): Array<{ key: keyof Figures; report: FigureReport<unknown>; result: unknown }> {
+  return REPORTS.flatMap(([key, report]) => (figures[key] === undefined ? [] : [{ key, report: report as FigureReport<unknown>, result: figures[key] }]));
 }
 
-export function renderMarkdown(r: Results): string {
-  const { reads, writes, flush, invalidation, coldStart, growth, longTasks, fanout, prefetch } = r.figures;
+const runInfo = (r: Results): RunInfo => ({ counts: r.counts, livePath: r.livePath, directPatch: r.figures.writes?.directPatch });
+
+/** Every summary row of a run, in order. */
+export function summaryRows(r: Results): SummaryRow[] {
+  const run = runInfo(r);
+  return measured(r.figures).flatMap(({ report, result }) => report.summary?.(result, run) ?? []);
+}
+
+/** What the next run shows in its "previous run" column. */
+export function previousOf(r: Results): PreviousRun {
+  return { startedAt: r.startedAt, commit: r.machine.commit, command: r.command, values: Object.fromEntries(summaryRows(r).map((s) => [s.id, s.ours])) };
+}
+
+export function renderMarkdown(r: Results, separate: SeparateRun[] = []): string {
   const m = r.machine;
   const c = r.counts;
+  const run = runInfo(r);
   const out: string[] = [];
   const p = (...lines: string[]) => out.push(...lines);
 
   p(
     '# Benchmarks',
     '',
-    '<!-- Generated by bench/run.ts from bench/results/latest.json: edit bench/lib/report.ts, not this file. -->',
+    '<!-- Generated by bench/run.ts from bench/results/latest.json: edit the figure’s file in bench/figures/ (its section) or bench/lib/report.ts (the rest), not this file. -->',
     '',
     'What vantage-live costs in a real browser, side by side with what an app would otherwise use: a Workbox',
-    'CacheFirst service worker, a raw IndexedDB read, and a plain `fetch`. All times are in milliseconds,',
+    'CacheFirst service worker, a raw IndexedDB read, a plain `fetch`, and TanStack Query persisted to IndexedDB. All times are in milliseconds,',
     'taken with `performance.now()` inside the page unless said otherwise, given as **p50 / p95 / p99**.',
     'A ratio above 1 means vantage-live is slower than the alternative beside it.',
     '',
     '```sh',
     'npm run bench              # this file and bench/results/latest.json (about 15 minutes)',
     'npm run bench -- --quick   # small counts, bench/results/quick.json only: proves the bench still runs (CI)',
+    'npx tsx bench/run.ts --report   # this file again from bench/results/latest.json, measuring nothing',
     '```',
     '',
     `This run: \`${r.command}\`${r.command.startsWith('npm run bench') ? '' : ' (what `npm run bench` runs)'}, ${r.startedAt}, ${Math.round(r.durationS / 60)} min${r.mode === 'quick' ? ' (**quick mode: small counts, not for comparison**)' : ''}.`,
@@ -109,210 +164,49 @@ export function renderMarkdown(r: Results): string {
     const kb = (n: number) => `${(n / 1000).toFixed(1)} kB`;
     p('## What an app ships', '', `The page entry (\`vantage-live/page\`) is ${kb(r.sizes.page.gzipBytes)} gzipped (${kb(r.sizes.page.bytes)} minified); the worker entry (\`vantage-live/worker\`) ${kb(r.sizes.worker.gzipBytes)} gzipped (${kb(r.sizes.worker.bytes)} minified). How: each entry bundled with its dependencies by Vite in library mode, minified, then gzipped (bench/lib/sizes.ts).`, '');
   }
-  p('## Summary', '', '| vantage-live | p50 / p95 / p99 | alternative | p50 / p95 / p99 | ratio p50 | ratio p95 |', '|---|---|---|---|---|---|');
-  if (reads) {
-    p(
-      vs('1a hit through the bridge', reads.hit, 'Workbox CacheFirst (Cache Storage)', reads.workboxCacheFirst),
-      vs('1a hit through the bridge', reads.hit, 'direct fetch, loopback', reads.fetchLoopback),
-      vs('1a hit through the bridge', reads.hit, 'raw IndexedDB get (the floor)', reads.idbFloorGet),
-      vs('1b miss, loopback', reads.missLoopback, 'direct fetch, loopback', reads.fetchLoopback),
-      vs('1b miss, +20 ms latency', reads.miss20ms, 'direct fetch, +20 ms latency', reads.fetch20ms),
-      vs('1a hit through the bridge', reads.hit, 'direct fetch, +20 ms latency', reads.fetch20ms),
-    );
-  }
-  if (writes) {
-    p(
-      vs('2 durable enqueue → ack', writes.enqueueAck, 'direct PATCH → response, loopback', writes.directPatch),
-      vs('2 enqueue → applied (heard in the page)', writes.enqueueToApplied, 'direct PATCH → response, loopback', writes.directPatch),
-    );
-  }
-  for (const f of flush ?? []) {
-    const seq = writes ? 1000 / writes.directPatch.mean : NaN;
-    const rate = `${int(f.opsPerSec)} ops/s${f.nudges ? ` (${int(f.opsPerSecExcludingStalls)} without the stall)` : ''}`;
-    p(`| 3 flush of ${int(f.size)} queued writes | ${rate} | sequential direct PATCHes from a page (1000 / mean) | ${int(seq)} ops/s | ${times(ratio(seq, f.opsPerSecExcludingStalls))} | |`);
-  }
-  if (invalidation) p(`| 4 master change → second tab told | ${pct(invalidation.toSecondTab)} | for scale, not an alternative: the PATCH’s own response | ${pct(invalidation.patchResponse)} | | |`);
-  if (coldStart) p(`| 5 offline cold start to first page on screen (worker running / stopped), p50 | ${ms(coldStart.warmWorker.p50)} / ${ms(coldStart.coldWorker.p50)} | – | | | |`);
-  p('');
-
-  if (reads) {
-    p(
-      '## 1. Reading one page of 50 rows',
-      '',
-      '| how | p50 / p95 / p99 | mean | n |',
-      '|---|---|---|---|',
-      ...(
-        [
-          ['**(a) vantage-live hit**: `window.live.read({page})` of a cached page', reads.hit],
-          ...(reads.hitFromDemoUi ? ([['(a) the same hit, timed from the demo UI’s page (its widgets react to every event)', reads.hitFromDemoUi]] as const) : []),
-          ['**(b) vantage-live miss**, loopback master (a page never read)', reads.missLoopback],
-          ['**(b) vantage-live miss**, master +20 ms (`latencyMs: 20`)', reads.miss20ms],
-          ['**(c) Workbox CacheFirst**: `fetch` + `.json()` answered from Cache Storage', reads.workboxCacheFirst],
-          ['**(d) raw IndexedDB get** of one record holding the 50 rows (IdbCache’s layout): the floor', reads.idbFloorGet],
-          ['(d) raw IndexedDB `getAll` of 50 one-row records', reads.idbFloorGetAll],
-          ['**(e) direct fetch** + `.json()`, loopback, no service worker', reads.fetchLoopback],
-          ['(e) direct fetch + `.json()`, master +20 ms', reads.fetch20ms],
-          ['(e) direct fetch from a page the demo worker controls (its fetch listener has no /api route)', reads.fetchThroughDemoWorker],
-        ] as Array<readonly [string, Summary]>
-      ).map(([label, s]) => `| ${label} | ${pct(s)} | ${ms(s.mean)} | ${s.n} |`),
-      '',
-      `How: ${c.hits} timed hits (after ${c.warmup} untimed) cycling through pages 1–${c.rotate}, read once before; misses read a new page each time ` +
-        `(${c.misses} per latency). Workbox: a second service worker (\`bench/site/workbox-sw.ts\`: \`registerRoute\` + \`CacheFirst\`, production build) ` +
-        'at scope `/bench/wb/`, same origin as `/api`, primed with the same pages; the bench checks it did not go to the network while timed. ' +
-        'The floor and the direct fetch run in a context that never registered a worker. Every read returns the 50 rows as objects ' +
-        '(a hit through the bridge: structured-cloned from the worker; Workbox and fetch: parsed JSON; IndexedDB: structured-cloned from storage).',
-      '',
-    );
+  if (r.sizes) {
+    const kb = (n: number) => `${(n / 1000).toFixed(1)} kB`;
+    p('## What an app ships', '', `The page entry (\`vantage-live/page\`) is ${kb(r.sizes.page.gzipBytes)} gzipped (${kb(r.sizes.page.bytes)} minified); the worker entry (\`vantage-live/worker\`) ${kb(r.sizes.worker.gzipBytes)} gzipped (${kb(r.sizes.worker.bytes)} minified). How: each entry bundled with its dependencies by Vite in library mode, minified, then gzipped (bench/lib/sizes.ts).`, '');
   }
 
-  if (writes) {
-    p(
-      '## 2. One durable write',
-      '',
-      '| | p50 / p95 / p99 | mean | n |',
-      '|---|---|---|---|',
-      `| \`window.live.patch(id, {price}, {wait: 'queued'})\` → ack (op in IndexedDB, \`durability: 'strict'\`) | ${pct(writes.enqueueAck)} | ${ms(writes.enqueueAck.mean)} | ${writes.enqueueAck.n} |`,
-      `| the same call → its \`applied\` event heard in the page (master confirmed, cache invalidated) | ${pct(writes.enqueueToApplied)} | ${ms(writes.enqueueToApplied.mean)} | ${writes.enqueueToApplied.n} |`,
-      `| alternative: the same PATCH with \`fetch\`, to its response (nothing durable if offline) | ${pct(writes.directPatch)} | ${ms(writes.directPatch.mean)} | ${writes.directPatch.n} |`,
-      '',
-      'How: one op at a time (the next starts after the previous one’s `applied` event), loopback master, each op with its own `opId` to match its event.',
-      '',
-    );
+  const prev = r.previous;
+  p(
+    '## Summary',
+    '',
+    prev
+      ? `The previous run: \`${prev.command}\`, ${prev.startedAt}, commit ${prev.commit}; its vantage-live value is in the second column (– where it did not measure the row).`
+      : 'No previous run is recorded in this results file (`--previous=FILE` names one).',
+    '',
+    '| vantage-live | p50 / p95 / p99 | the previous run | alternative | p50 / p95 / p99 | ratio p50 | ratio p95 |',
+    '|---|---|---|---|---|---|---|',
+    ...summaryRows(r).map((s) => row([s.label, s.ours, prev?.values[s.id] ?? '–', s.alternative, s.theirs, s.ratioP50, s.ratioP95])),
+    '',
+  );
+
+  for (const [key, entryReport] of REPORTS) {
+    const report = entryReport as FigureReport<unknown>;
+    const result: unknown = r.figures[key];
+    const alone = separate.filter((s) => s.results.figures[key] !== undefined);
+    if (result === undefined && alone.length === 0) continue;
+    p(`## ${report.title}`, '');
+    if (result !== undefined) p(...report.tables(result, run), '');
+    else p('Not measured in this run.', '');
+    for (const s of alone) {
+      const load = s.results.load?.[key];
+      p(
+        `Measured on its own: \`${s.results.command}\`, ${s.results.startedAt}, commit ${s.results.machine.commit}${load ? `, load average ${load[0]} / ${load[1]}` : ''} (\`${s.file}\`):`,
+        '',
+        ...report.tables(s.results.figures[key], runInfo(s.results)),
+        '',
+      );
+    }
+    const howFrom = result !== undefined ? { result, run } : { result: alone[0]!.results.figures[key], run: runInfo(alone[0]!.results) };
+    p(`How (\`bench/figures/${FILES[key]}\`): ${report.how(howFrom.result, howFrom.run)}`, '');
+    if (report.notes) p(...report.notes.flatMap((n) => [n, '']));
   }
 
-  if (flush?.length) {
-    p(
-      '## 3. Flushing a backlog',
-      '',
-      '| writes | queued (offline) in | queue rate | online → last applied | **flush rate** | rate over the first / last tenth | worker stopped mid-drain | lost | duplicated | master writes / rows added / replays |',
-      '|---|---|---|---|---|---|---|---|---|---|',
-      ...flush.map(
-        (f) =>
-          `| ${int(f.size)} | ${(f.enqueueMs / 1000).toFixed(1)} s | ${int(f.enqueueOpsPerSec)} ops/s | ${(f.drainMs / 1000).toFixed(1)} s | **${int(f.opsPerSec)} ops/s**` +
-          `${f.nudges ? ` (${int(f.opsPerSecExcludingStalls)} without the stall)` : ''} | ${int(f.firstTenthOpsPerSec)} / ${int(f.lastTenthOpsPerSec)} ops/s | ` +
-          `${f.nudges ? `at ${f.workerStoppedAtS.map((x) => `${x.toFixed(0)} s`).join(', ') || '?'}; drain resumed by the bench’s read after ${(f.stalledMs / 1000).toFixed(0)} s (${f.nudges} nudge${f.nudges === 1 ? '' : 's'})` : 'no'} | ` +
-          `${f.size - f.rowsUnique} | ${f.rowsFound - f.rowsUnique + Math.max(0, f.masterWritesDelta - f.size)} | ${int(f.masterWritesDelta)} / ${int(f.masterTotalDelta)} / ${f.masterReplaysDelta} |`,
-      ),
-      '',
-      'How: a fresh profile goes offline (`context.setOffline(true)`: the page and the worker both see `navigator.onLine === false`, so ' +
-        'the flusher waits instead of failing and backing off); the page queues N inserts with `wait: \'queued\'`, 8 in flight. Then the context ' +
-        'goes online; the page’s `online` event is forwarded to the worker, which drains the queue. Timed in the page from that `online` event ' +
-        'to the N-th `applied` event. The worker’s running status is watched over CDP; after 10 s without an applied op the bench does what an ' +
-        'app’s next read would do (`window.live.read({page: 1})`), which starts the worker and the drain again. Checked afterwards: each id is on the ' +
-        'master exactly once, the master’s row count and `/admin/stats` `writes` grew by exactly N, and nothing is left pending or dead. ' +
-        'The run fails (exit 1) otherwise.',
-      '',
-    );
-  }
-
-  if (invalidation) {
-    p(
-      '## 4. Invalidation reaching another tab',
-      '',
-      '| | p50 / p95 / p99 | mean | n |',
-      '|---|---|---|---|',
-      `| PATCH sent from Node → the second tab’s \`invalidated\` event reaches Node | ${pct(invalidation.toSecondTab)} | ${ms(invalidation.toSecondTab.mean)} | ${invalidation.toSecondTab.n} |`,
-      `| for scale: PATCH sent → its HTTP response in Node | ${pct(invalidation.patchResponse)} | ${ms(invalidation.patchResponse.mean)} | ${invalidation.patchResponse.n} |`,
-      '',
-      'How: tab A leads the change feed (SSE); tab B listens with `window.live.subscribe`. Both timestamps are Node’s `performance.now()`: ' +
-        'before the PATCH, and when tab B’s listener calls a function exposed with `page.exposeFunction` (no polling). The path: master → SSE → ' +
-        'tab A → worker (`ingest`, IdbCache marks entries stale) → BroadcastChannel → tab B → CDP binding → Node (the last hop adds about a millisecond).',
-      '',
-    );
-  }
-
-  if (coldStart) {
-    p(
-      '## 5. Offline cold start',
-      '',
-      '| | p50 / p95 / p99 | mean | n |',
-      '|---|---|---|---|',
-      `| navigation → first cached page on screen, service worker still running | ${pct(coldStart.warmWorker)} | ${ms(coldStart.warmWorker.mean)} | ${coldStart.warmWorker.n} |`,
-      `| the same, service worker stopped before each navigation (as Chrome stops an idle one) | ${pct(coldStart.coldWorker)} | ${ms(coldStart.coldWorker.mean)} | ${coldStart.coldWorker.n} |`,
-      '',
-      'How: the demo UI itself (`/`), after one online visit that cached page 1; then the context goes offline and a new tab opens the demo, ' +
-        'timed from navigation start (`performance.now()` is 0 there) by an init script with a `MutationObserver`, to the animation frame after ' +
-        `the page shows the first of: an element matching \`${ROW_SELECTOR}\` (the demo’s list rows), the name of page 1’s first product anywhere in ` +
-        'the page, or `#app` reading “N products from cache”. ' +
-        `In this run the rows were seen by: ${Object.entries(coldStart.matchedBy).map(([k, v]) => `${k} (${v}×)`).join(', ')}.`,
-      '',
-    );
-  }
-
-  if (growth?.length) {
-    p(
-      '## 6. Growth',
-      '',
-      '| cached rows (pages of 50) | hit p50 / p95 / p99 | `invalidate()`, entries fresh | `invalidate()`, already stale | one write → applied, entries fresh | the same, already stale | worker JS heap | page JS heap | IndexedDB (origin) | ms per miss while filling |',
-      '|---|---|---|---|---|---|---|---|---|---|',
-      ...growth.map(
-        (g) =>
-          `| ${int(g.rows)} (${int(g.pages)}) | ${pct(g.hit)} | ${ms(g.invalidateFresh.p50)} | ${ms(g.invalidateStale.p50)} | ${ms(g.writeAppliedFresh)} | ${ms(g.writeAppliedStale.p50)} | ${mb(g.workerHeapBytes)} | ${mb(g.pageHeapBytes)} | ${mb(g.indexedDbBytes)} | ${ms(g.fillMsPerPage)} |`,
-      ),
-      '',
-      `How: one context reads pages 1..N through \`window.live\`; at each size ${c.growthHits} hits of random cached pages; \`window.live.invalidate()\` ` +
-        `timed from the page (a bridge call) ${c.growthInvalidations}× with every entry fresh (refilled before each) and once more right after ` +
-        `(every entry already stale); then, after a refill, ${c.growthWrites} single write${c.growthWrites === 1 ? '' : 's'}, one at a time, timed to their \`applied\` event: each applied write ` +
-        'invalidates the table, the first with every entry fresh, the others with every entry already stale. Medians shown. Heap: CDP `Performance.getMetrics` `JSHeapUsedSize` of the page and `Runtime.getHeapUsage` of the service worker (which ' +
-        'holds the cache), each after a forced GC; IndexedDB: `navigator.storage.estimate().usageDetails.indexedDB` (the whole origin: cache and queue; Chrome compresses values on disk and updates this figure lazily, so read it as approximate).',
-      '',
-    );
-  }
-
-  if (longTasks?.length) {
-    p(
-      '## 7. Main-thread long tasks while scrolling',
-      '',
-      '| 20 pages read and rendered | wall time (at least one 16.7 ms frame per page) | long tasks (> 50 ms) | total long-task time | longest |',
-      '|---|---|---|---|---|',
-      ...longTasks.map((t) => `| ${t.kind} | ${int(t.elapsedMs)} ms | ${t.longTasks} | ${int(t.longTaskTotalMs)} ms | ${int(t.longTaskMaxMs)} ms |`),
-      '',
-      'How: a `PerformanceObserver({type: \'longtask\'})` in the page while it reads 20 pages in a row through `window.live` and appends each ' +
-        'page’s 50 rows as `<li>` to a list, one animation frame per page; first with a cold cache (misses), then the same pages again (hits). ' +
-        'Long tasks in the service worker are not visible to the page.',
-      '',
-    );
-  }
-
-  if (fanout?.length) {
-    p(
-      '## 8. Change-feed fan-out over two masters on Postgres',
-      '',
-      '| SSE subscribers (over 2 masters) | writes | writes/s asked / sustained | write answered p50 / p95 / p99 | change to subscriber p50 / p95 / p99 | lost | duplicated or out of order |',
-      '|---|---|---|---|---|---|---|',
-      ...fanout.map(
-        (f) =>
-          `| ${int(f.subscribers)} | ${f.writes} | ${f.targetRatePerS} / ${f.writeRatePerS} | ${pct(f.writeMs)} | ${pct(f.deliveryMs)} | ${f.lost} | ${f.duplicated} |`,
-      ),
-      '',
-      'How (`bench/figures/fanout.ts`): a throwaway durable PostgreSQL cluster (fsync and synchronous commit on), two masters as child processes ' +
-        'on one database (`--pg`, connection caps raised), and the subscribers in two child processes of their own (`fanout-subscribers.ts`: raw ' +
-        'TCP sockets, a hand-written request, only the change ids parsed; not browsers), half on each master, all on one table. Writes at a steady ' +
-        'rate alternate between the masters; latency runs from sending a write to a subscriber reading its change (wall clock, comparable across ' +
-        'the processes), over every (write, subscriber) pair. Every subscriber must hear every write once, in event id order. The 2 cores carry ' +
-        'Postgres, both masters and both subscriber processes, so the figure is CPU-bound and moves with the load average (Method lists it). ' +
-        '`FANOUT_CPU_PROF_DIR=dir` makes every master and subscriber process write a V8 CPU profile there.',
-      '',
-    );
-  }
-
-  if (prefetch) {
-    p(
-      '## 9. Prefetching pages ahead of use',
-      '',
-      '| pages prefetched | rows | wall time | rows/s | progress events (in page order) | long tasks in the page (> 50 ms) | longest | cache after |',
-      '|---|---|---|---|---|---|---|---|',
-      `| ${int(prefetch.pages)} | ${int(prefetch.rows)} | ${int(prefetch.elapsedMs)} ms | ${int(prefetch.rowsPerS)} | ${int(prefetch.progressEvents)} (${prefetch.inOrder ? 'yes' : 'no'}) | ${prefetch.longTasks} | ${int(prefetch.longTaskMaxMs)} ms | ${mb(prefetch.cacheBytes)} |`,
-      '',
-      'How (`bench/figures/prefetch.ts`): a fresh context calls `window.live.prefetch({ pages: \'1-N\' })` with a cold cache; the service worker ' +
-        'fetches the pages from the master one after another (50 rows each) into its IndexedDB cache and broadcasts a progress event per page, ' +
-        'which the page counts. A `PerformanceObserver({type: \'longtask\'})` in the page watches the main thread for the whole run; the work ' +
-        'happens in the worker, so the expected count is 0. Cache size as the cache measures it (UTF-8 JSON of the rows).',
-      '',
-    );
-  }
-
-  p(...explanations(r));
+  const slower = measured(r.figures).flatMap(({ report, result }) => report.slower?.(result, run) ?? []);
+  if (slower.length) p('## Where vantage-live is slower, and why', '', ...slower, '');
 
   p(
     '## Method',
@@ -320,7 +214,7 @@ export function renderMarkdown(r: Results): string {
     '- The reference master (`demo-app/server`, `startMaster`) runs in the bench’s Node process with a temporary SQLite file, ' +
       `${int(c.seedRows)} generated rows and chaos on (\`POST /admin/chaos\` sets the added latency). It serves a temporary copy of ` +
       '`demo-app/dist` plus the bench pages, so everything is one origin.',
-    `- Figures 1–4, 6 and 7 measure from \`${r.livePath}\`${r.livePath === '/bench/live.html' ? ' (`bench/site/live-page.ts`): the demo’s page contract (`window.live` and friends), wired exactly as `demo-app/src/connect.ts` wires it, against the demo’s own `/sw.js`, but without the demo UI, whose widgets re-read on every table event and would compete with what is timed. `--page=demo` measures from the demo UI instead; figure 1 also shows the hit from it' : ''}. Figure 5 uses the demo UI.`,
+    `- Figures 1–4, 6, 7, 9 and vantage-live’s side of 10 measure from \`${r.livePath}\`${r.livePath === '/bench/live.html' ? ' (`bench/site/live-page.ts`): the demo’s page contract (`window.live` and friends), wired exactly as `demo-app/src/connect.ts` wires it, against the demo’s own `/sw.js`, but without the demo UI, whose widgets re-read on every table event and would compete with what is timed. `--page=demo` measures from the demo UI instead; figure 1 also shows the hit from it' : ''}. Figure 5 uses the demo UI.`,
     (r.storage === 'disk'
       ? '- Every figure starts from a fresh persistent browser profile in a temp directory (its own browser process, worker, IndexedDB and Cache Storage, all on disk as in a user’s browser; Playwright’s default incognito contexts keep storage in memory, which flatters every IndexedDB figure). `--storage=memory` measures that instead.'
       : '- **Storage in memory** (`--storage=memory`): every figure starts from a fresh incognito context, whose IndexedDB and Cache Storage never touch the disk; a user’s browser is slower.') +
@@ -338,102 +232,4 @@ export function renderMarkdown(r: Results): string {
     '',
   );
   return out.join('\n');
-}
-
-/** Where vantage-live is slower than the alternative beside it: why, and what would close the gap. Only for gaps this run measured. */
-function explanations(r: Results): string[] {
-  const { reads, writes, flush, growth } = r.figures;
-  const lines: string[] = [];
-  const add = (title: string, text: string) => lines.push(`- **${title}.** ${text}`);
-  if (reads) {
-    const floor = ratio(reads.hit.p50, reads.idbFloorGet.p50);
-    if (floor > 1) {
-      add(
-        `Hit vs the raw IndexedDB floor (${times(floor)})`,
-        'Each call is a fresh `MessageChannel` and an `ExtendableMessageEvent` to the service worker, one method call dispatched there, an ' +
-          'IdbCache `get` plus the pending-ops overlay, and the rows structured-cloned back: two thread hops and a worker wake-up around the same ' +
-          'IndexedDB read the floor does in the page. A page-side fast path (the page opens the same `vantage-live-cache` database and serves ' +
-          'fresh entries itself, falling back to the bridge on a miss, a stale entry or pending ops) would bring hits near the floor.',
-      );
-    }
-    const wb = ratio(reads.hit.p50, reads.workboxCacheFirst.p50);
-    if (wb > 1) {
-      add(
-        `Hit vs Workbox CacheFirst (${times(wb)})`,
-        'Both cross into the worker, but a `fetch` event is the browser’s native path, while every bridge call also builds a `MessageChannel`, ' +
-          'goes through the bridge on both sides, broadcasts a `read` event to every tab, and after replying runs a flush of the write queue (a ' +
-          'read-write IndexedDB transaction) that the next call can queue behind. The page-side fast path above, or skipping the post-call flush when the queue is known to be empty, would close it.',
-      );
-    }
-    const fetchRatio = ratio(reads.hit.p50, reads.fetchLoopback.p50);
-    if (fetchRatio > 1) {
-      add(`Hit vs a loopback fetch (${times(fetchRatio)})`, 'A master on the same machine with no latency is the one case a cache cannot win; any real network latency reverses it (compare the +20 ms rows).');
-    }
-    const miss = ratio(reads.missLoopback.p50, reads.fetchLoopback.p50);
-    if (miss > 1) {
-      add(
-        `Miss vs a direct fetch (${times(miss)} at loopback, ${times(ratio(reads.miss20ms.p50, reads.fetch20ms.p50))} at +20 ms)`,
-        'A miss is the same fetch made from the worker, plus the bridge round trip and an IndexedDB `put` of the page, which the read awaits before ' +
-          'replying. Replying first and storing under `waitUntil` afterwards would leave only the bridge’s cost; the gap is fixed, so it shrinks ' +
-          'as a share of the total as latency grows.',
-      );
-    }
-  }
-  if (writes) {
-    const applied = ratio(writes.enqueueToApplied.p50, writes.directPatch.p50);
-    if (applied > 1) {
-      add(
-        `Write to applied vs a direct PATCH (${times(applied)})`,
-        'After the ack the op still has to be taken from the queue by the worker’s flusher (a read-write transaction under a Web Lock), sent, ' +
-          'marked applied (another transaction), the whole table’s cache invalidated, the queue counted for the `queue` event, and the `applied` ' +
-          'event broadcast to the tab; the PATCH is one request. Settling the op and invalidating in one transaction, and keeping the queue ' +
-          'counts in a counter instead of counting per op, would shorten it.',
-      );
-    }
-    const ack = ratio(writes.enqueueAck.p50, writes.directPatch.p50);
-    if (ack > 1) {
-      add(
-        `Durable enqueue vs a direct PATCH (${times(ack)})`,
-        'The ack waits for an IndexedDB transaction with `durability: \'strict\'` (a flush to disk) after a bridge round trip; a loopback PATCH ' +
-          'has neither. That is the price of W1 (nothing acknowledged is lost) and it does not grow with network latency, unlike the PATCH. ' +
-          'Batching several writes into one strict transaction would amortise the disk flush for bursts.',
-      );
-    }
-  }
-  if (flush?.length && writes) {
-    const seq = 1000 / writes.directPatch.mean;
-    const slowest = flush.reduce((a, b) => (b.opsPerSecExcludingStalls < a.opsPerSecExcludingStalls ? b : a));
-    if (slowest.opsPerSecExcludingStalls < seq) {
-      add(
-        `Flush rate vs sequential direct PATCHes (${int(slowest.opsPerSecExcludingStalls)} vs ${int(seq)} ops/s at ${int(slowest.size)} writes)`,
-        'By the code, each op costs the flusher a read-write transaction to take it and another to mark it applied (with the running counts ' +
-          'and the applied log kept in the same transactions), an invalidation of the table’s cache, the `queue` and `applied` events broadcast ' +
-          'to every tab, and the master’s change event for the same write coming back through the feed (leader tab → worker), which bumps ' +
-          'the table’s generation once more. Taking and settling ops in batches, and invalidating once per drained batch, ' +
-          'would raise it.',
-      );
-    }
-    const stalled = flush.filter((f) => f.nudges > 0);
-    if (stalled.length) {
-      add(
-        `A long flush stops half-way (${stalled.map((f) => `${int(f.size)} writes: worker stopped at ${f.workerStoppedAtS.map((x) => `${x.toFixed(0)} s`).join(', ') || '?'}`).join('; ')})`,
-        'Chrome stops a worker whose event runs past 5 minutes, and the drain stops with it. The ops survive (nothing was lost), and ' +
-          '`keepFlushing()` in the page nudges the worker after 10 s without progress, which restarts it and resumes the drain; the bench nudges ' +
-          'too, as a backstop, and counts it here. Draining in bounded slices per event would avoid the stop itself.',
-      );
-    }
-  }
-  if (growth && growth.length > 1) {
-    const first = growth[0]!;
-    const last = growth.at(-1)!;
-    if (last.writeAppliedFresh > 2 * first.writeAppliedFresh) {
-      add(
-        `Writes with a large cache (${ms(first.writeAppliedFresh)} ms to applied at ${int(first.rows)} cached rows, ${ms(last.writeAppliedFresh)} ms at ${int(last.rows)})`,
-        '`invalidate()` is one write of the table’s generation whatever the cache size, so this growth comes from elsewhere: the fuller ' +
-          'IndexedDB database and the worker’s heap at this size; the profile of this run is the place to look.',
-      );
-    }
-  }
-  if (!lines.length) return [];
-  return ['## Where vantage-live is slower, and why', '', ...lines, ''];
 }

@@ -11,6 +11,9 @@
  *                        direct fetch
  *   /bench/wb/           a page controlled by the Workbox CacheFirst worker
  *   /bench/wb/sw.js      that worker, built from bench/site/workbox-sw.ts
+ *   /bench/tq/           the peer: TanStack Query persisted to IndexedDB, with
+ *                        offline mutations (bench/site/tanstack-page.ts; in a
+ *                        context that never opened the demo, so no worker)
  */
 import { cpSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -42,6 +45,11 @@ const WORKBOX_REGISTER_JS = `window.benchReady = navigator.serviceWorker.registe
   .then(() => { document.getElementById('status').textContent = 'controlled'; });
 `;
 
+const TANSTACK_HTML = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>bench: TanStack Query, persisted</title></head>
+<body><p id="status">restoring</p><script type="module" src="/bench/tq/tq.js"></script></body></html>
+`;
+
 /** Copy the demo and build the bench pages into a fresh temporary directory; returns it. */
 export async function prepareSite(): Promise<string> {
   if (!existsSync(join(DEMO_DIR, 'sw.js'))) {
@@ -50,6 +58,8 @@ export async function prepareSite(): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'vl-bench-site-'));
   cpSync(DEMO_DIR, dir, { recursive: true });
   mkdirSync(join(dir, 'bench/wb'), { recursive: true });
+  mkdirSync(join(dir, 'bench/tq'), { recursive: true });
+  writeFileSync(join(dir, 'bench/tq/index.html'), TANSTACK_HTML);
   writeFileSync(join(dir, 'bench/plain.html'), PLAIN_HTML);
   writeFileSync(join(dir, 'bench/wb/index.html'), WORKBOX_HTML);
   writeFileSync(join(dir, 'bench/wb/register.js'), WORKBOX_REGISTER_JS);
@@ -63,6 +73,17 @@ export async function prepareSite(): Promise<string> {
       emptyOutDir: false,
       minify: false,
       lib: { entry: resolve(import.meta.dirname, '../site/live-page.ts'), formats: ['es'], fileName: () => 'live.js' },
+    },
+  });
+  await build({
+    configFile: false,
+    logLevel: 'warn',
+    define: { 'process.env.NODE_ENV': JSON.stringify('production') },
+    build: {
+      outDir: join(dir, 'bench/tq'),
+      emptyOutDir: false,
+      minify: true,
+      lib: { entry: resolve(import.meta.dirname, '../site/tanstack-page.ts'), formats: ['es'], fileName: () => 'tq.js' },
     },
   });
   await build({
