@@ -3,8 +3,8 @@
  *
  * A throwaway, durable Postgres cluster (fsync and synchronous commit on),
  * two masters as child processes on it (`--pg`, connection caps raised), and
- * N SSE subscribers in this process (raw node:http, not browsers), half on
- * each master, all on one table. Writes go at a steady rate through both
+ * N SSE subscribers in child processes of their own (raw TCP sockets, not
+ * browsers; fanout-subscribers.ts), half on each master, all on one table. Writes go at a steady rate through both
  * masters in turn. For every write and every subscriber: the time from
  * sending the write to that subscriber reading its change. Checked: every
  * subscriber got every write once, in event id (commit) order: 0 lost, 0
