@@ -3,8 +3,8 @@
  *
  * A throwaway, durable Postgres cluster (fsync and synchronous commit on),
  * two masters as child processes on it (`--pg`, connection caps raised), and
- * N SSE subscribers in this process (raw node:http, not browsers), half on
- * each master, all on one table. Writes go at a steady rate through both
+ * N SSE subscribers in child processes of their own (raw TCP sockets, not
+ * browsers; fanout-subscribers.ts), half on each master, all on one table. Writes go at a steady rate through both
  * masters in turn. For every write and every subscriber: the time from
  * sending the write to that subscriber reading its change. Checked: every
  * subscriber got every write once, in event id (commit) order: 0 lost, 0
@@ -261,11 +261,12 @@ export const fanoutReport: FigureReport<FanoutLevel[]> = {
       'subscribers got processes of their own and the masters one buffer per batch), 1,000 at 95 ms (was 880 ms), 0 lost, 0 duplicated. ' +
       'Under a load average near 10 the same command gives several times more, so compare runs by their load. The goal (10,000 at p99 under ' +
       '250 ms) is missed by 2.5 times.',
-    'What the profiles showed: the JS cost per delivery is gone; the socket write (one per connection per batch, which on loopback also runs ' +
-      'the receiving side’s TCP path) is 28% of each master’s samples. What is left is the write path, not the fan-out: writes commit one at ' +
-      'a time under the `event_log` row lock, held through each commit’s WAL flush, so throughput is capped near one commit per (flush + the ' +
-      'backend’s scheduling delay), and under load the queue of writes, and with it the latency, grows. Next: event ids without a lock held ' +
-      'across the commit (a sequence plus reading only below the oldest running transaction, `pg_snapshot_xmin`), and fewer round trips per write.',
+    'What the profiles showed: the JS cost per delivery is gone, and a write takes 2 round trips to Postgres (3 with an idempotency key; ' +
+      'it took 4 and 9). Commits stay one at a time: the `NOTIFY` in each write’s transaction takes a cluster-wide lock held until its ' +
+      'commit ends (PostgreSQL’s `PreCommit_Notify`), so event ids from a sequence would not let writes commit concurrently, and moving ' +
+      'the `NOTIFY` out of the transaction would lose a notification when a master dies between the two. What is left at 10,000 is one ' +
+      'socket write per connection per batch (58% of a master’s samples, most of it the kernel’s loopback TCP path): 10,000 system calls ' +
+      'a round on 2 cores shared by both masters, the subscriber processes and Postgres. Fewer rounds means longer batches, a latency trade.',
   ],
   summary: (levels) =>
     levels.map((f) => ({

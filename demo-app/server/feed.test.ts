@@ -124,6 +124,27 @@ describe('FeedHub', () => {
     expect(Math.max(...writes.map((w) => w.length))).toBeLessThanOrEqual(2);
   });
 
+  it('ends a fan-out slice after a couple of milliseconds when each write is slow, and still delivers everything once', async () => {
+    const hub = new FeedHub(changeLog(), {}, 0);
+    const writes: number[][] = [];
+    for (let i = 0; i < 300; i++) {
+      const got: number[] = [];
+      writes.push(got);
+      const slowWrite = (ids: number[]): void => {
+        const until = performance.now() + 0.5; // a socket write on a loaded machine
+        while (performance.now() < until);
+        got.push(...ids);
+      };
+      hub.subscribe(T, undefined, { send: () => {}, sendChanges: (batch) => slowWrite(batch.events.map((e) => e.eventId)), end: () => {} });
+    }
+    hub.publish(inserted(1));
+    // Far fewer than the 250 connections a slice holds when writes are quick.
+    expect(writes.filter((w) => w.length > 0).length).toBeLessThan(50);
+    hub.publish(inserted(2));
+    await vi.waitFor(() => expect(writes.every((w) => w.length === 2)).toBe(true), { timeout: 10_000 });
+    for (const w of writes) expect(w).toEqual([1, 2]);
+  });
+
   it('holds a batch while paused and delivers it in order on resume', async () => {
     const hub = new FeedHub(changeLog(), {}, 0);
     const got = await collect(hub, undefined);

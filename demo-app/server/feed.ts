@@ -208,13 +208,21 @@ export class FeedHub {
     this.sweep();
   }
 
-  /** Delivers queued batches, `FANOUT_SLICE` connections per turn of the event loop. */
+  /**
+   * Delivers queued batches to at most `FANOUT_SLICE` connections, and for
+   * at most `FANOUT_SLICE_MS`, per turn of the event loop. The time limit is
+   * for a busy machine, where each write takes longer: a fixed number of
+   * them would then keep the database replies of writes in flight waiting
+   * longer.
+   */
   private sweep(): void {
     if (this.sweepScheduled) return;
-    let budget = FANOUT_SLICE;
+    const until = performance.now() + FANOUT_SLICE_MS;
+    let delivered = 0;
     for (let sweep = this.sweeps[0]; sweep !== undefined; sweep = this.sweeps[0]) {
       while (sweep.next < sweep.subs.length) {
-        if (budget-- === 0) {
+        // The clock is looked at every CLOCK_EVERY connections, not at each.
+        if (delivered === FANOUT_SLICE || (++delivered % CLOCK_EVERY === 0 && performance.now() >= until)) {
           this.sweepScheduled = true;
           setImmediate(() => {
             this.sweepScheduled = false;
@@ -284,8 +292,10 @@ export class FeedHub {
   }
 }
 
-// Connections written to per turn of the event loop: a few milliseconds of writes.
+// Connections written to per turn of the event loop, at most, and the time that may take; how many connections between looks at the clock.
 const FANOUT_SLICE = 250;
+const FANOUT_SLICE_MS = 2;
+const CLOCK_EVERY = 16;
 
 // Table names cannot hold a NUL, so the key cannot be read two ways.
 const topicKey = (table: string, owner: Owner): string => `${table}\0${owner}`;

@@ -99,9 +99,41 @@ const MAX_ATTEMPTS = 5;
 // A follower reads the log in pages of this many events.
 const FOLLOW_PAGE = 1000;
 
-/** Whether a transaction's function committed it itself. */
+/** Whether a transaction's BEGIN was sent yet (`send`), and whether its function committed it itself. */
 interface Transaction {
+  begun: boolean;
   committed: boolean;
+}
+
+/**
+ * Values as escaped SQL literals, for statements sent several in one round
+ * trip: a query with parameters holds a single statement, a simple query
+ * any number.
+ */
+class Literals {
+  constructor(private readonly c: PoolClient) {}
+
+  value(value: string | number | null | undefined): string {
+    if (value === undefined || value === null) return 'NULL';
+    if (typeof value === 'number') {
+      if (!Number.isSafeInteger(value)) throw new Error(`not an integer for SQL: ${value}`);
+      return String(value);
+    }
+    return this.c.escapeLiteral(value);
+  }
+}
+
+/** The row a `SELECT body, version` found, if any. */
+function storedRow(result: pg.QueryResult): Row | undefined {
+  const found = result.rows[0] as { body: string; version: number } | undefined;
+  return found === undefined ? undefined : readStored(found.body, found.version);
+}
+
+/** What `decide` said, with the version the store statement's RETURNING gave the row (inserted or updated). */
+function withStoredVersion(applied: Applied, stored: pg.QueryResult): Applied {
+  const { kind } = applied.change;
+  if (kind !== 'inserted' && kind !== 'updated') return applied;
+  return { ...applied, body: withVersion(applied.body as Row, (stored.rows[0] as { version: number }).version) };
 }
 
 /**
@@ -177,7 +209,7 @@ export class PostgresStorage implements Storage {
   }
 
   async getRow(owner: Owner, table: string, id: string): Promise<Row | undefined> {
-    return this.readRow(this.pool, owner, table, id, false);
+    return this.readRow(this.pool, owner, table, id);
   }
 
   async listRows(owner: Owner, table: string, offset: number, limit: number): Promise<{ rows: Row[]; total: number }> {
@@ -191,24 +223,43 @@ export class PostgresStorage implements Storage {
     return { rows: page.rows.map((r) => readStored(r.body, r.version)), total: count.rows[0]?.n ?? 0 };
   }
 
+  /**
+   * A write in at most three round trips: the key and the row are read with
+   * the BEGIN; without a key, the row, its event and the COMMIT go in one
+   * more; with one, the row goes first (the key's answer holds its new
+   * version), then the key, the event and the COMMIT. Each round trip is a
+   * wait for the database and for this master's event loop, which during a
+   * large fan-out is busy, so fewer of them is a shorter write.
+   */
   async commit(owner: Owner, write: Write, keyed: KeyedWrite | undefined, now: number): Promise<Committed> {
     const { table } = write;
     const committed = await this.transaction(async (c, tx): Promise<Committed> => {
+      const sql = new Literals(c);
+      // FOR UPDATE: two masters patching one row apply one patch after the other, not both over the same original.
+      const reads = [
+        ...(keyed === undefined ? [] : [this.findKeySql(sql, owner, keyed.key, now)]),
+        ...(write.id === undefined ? [] : [this.lockRowSql(sql, owner, table, write.id)]),
+      ];
+      const found = await this.send(c, tx, reads);
       if (keyed !== undefined) {
-        const prior = await this.findKey(c, owner, keyed.key, now);
+        const prior = found[0]!.rows[0] as KeyRecord | undefined;
         if (prior !== undefined) {
           assertSameRequest(prior, keyed);
           const reread = rowToReread(prior);
-          const row = reread === undefined ? undefined : await this.readRow(c, owner, prior.table, reread, false);
+          const row = reread === undefined ? undefined : await this.readRow(c, owner, prior.table, reread);
           return { ...replayedResponse(prior, row), replayed: true };
         }
       }
-      // FOR UPDATE: two masters patching one row apply one patch after the other, not both over the same original.
-      const decided = write.decide(write.id === undefined ? undefined : await this.readRow(c, owner, table, write.id, true));
-      const applied = await this.store(c, owner, table, decided);
-      if (keyed !== undefined) await this.saveKey(c, keyRecord(keyed, owner, table, applied), now);
-      // Last, so the event log's lock is held only for the event and the commit.
-      const event = await this.appendEvent(c, tx, owner, table, applied.change.kind, applied.change.id);
+      const existing = write.id === undefined ? undefined : storedRow(found.at(-1)!);
+      const decided = write.decide(existing);
+      if (keyed === undefined) {
+        const { event, results } = await this.appendEvent(c, tx, owner, table, decided.change.kind, decided.change.id, [this.storeSql(sql, owner, table, decided)]);
+        const applied = withStoredVersion(decided, results[0]!);
+        return { status: applied.status, body: applied.body, replayed: false, event };
+      }
+      const [stored] = await this.send(c, tx, [this.storeSql(sql, owner, table, decided)]);
+      const applied = withStoredVersion(decided, stored!);
+      const { event } = await this.appendEvent(c, tx, owner, table, applied.change.kind, applied.change.id, this.saveKeySql(sql, keyRecord(keyed, owner, table, applied), now));
       return { status: applied.status, body: applied.body, replayed: false, event };
     });
     if (!committed.replayed) await this.handedOn(committed.event);
@@ -217,6 +268,7 @@ export class PostgresStorage implements Storage {
 
   async replaceTable(owner: Owner, table: string, rows: Iterable<Row>): Promise<ChangeEvent> {
     const event = await this.transaction(async (c, tx) => {
+      await this.send(c, tx, []);
       await c.query('DELETE FROM rows WHERE owner = $1 AND tbl = $2', [owner, table]);
       let ids: string[] = [];
       let bodies: string[] = [];
@@ -234,7 +286,7 @@ export class PostgresStorage implements Storage {
         if (ids.length === 5000) await flush();
       }
       if (ids.length > 0) await flush();
-      return this.appendEvent(c, tx, owner, table, 'changed');
+      return (await this.appendEvent(c, tx, owner, table, 'changed')).event;
     });
     await this.handedOn(event);
     return event;
@@ -302,19 +354,22 @@ export class PostgresStorage implements Storage {
     await this.pool.end();
   }
 
-  /** Runs `fn` in a transaction, committed after it unless it committed itself (`appendEvent`). */
+  /**
+   * Runs `fn` in a transaction, committed after it unless it committed itself
+   * (`appendEvent`). The BEGIN waits for `fn`'s first statements (`send`), to
+   * go to the database with them.
+   */
   private async transaction<T>(fn: (c: PoolClient, tx: Transaction) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const c = await this.pool.connect();
-      const tx: Transaction = { committed: false };
+      const tx: Transaction = { begun: false, committed: false };
       let broken: Error | undefined;
       try {
-        await c.query('BEGIN');
         const result = await fn(c, tx);
-        if (!tx.committed) await c.query('COMMIT');
+        if (tx.begun && !tx.committed) await c.query('COMMIT');
         return result;
       } catch (err) {
-        await c.query('ROLLBACK').catch((rollbackFailed: Error) => (broken = rollbackFailed));
+        if (tx.begun) await c.query('ROLLBACK').catch((rollbackFailed: Error) => (broken = rollbackFailed));
         const code = (err as { code?: string }).code;
         if (attempt < MAX_ATTEMPTS && code !== undefined && RETRYABLE.has(code)) continue;
         throw err;
@@ -325,29 +380,40 @@ export class PostgresStorage implements Storage {
     }
   }
 
-  private async readRow(q: pg.Pool | PoolClient, owner: Owner, table: string, id: string, forUpdate: boolean): Promise<Row | undefined> {
-    const { rows } = await q.query<{ body: string; version: number }>(
-      `SELECT body, version FROM rows WHERE owner = $1 AND tbl = $2 AND id = $3${forUpdate ? ' FOR UPDATE' : ''}`,
-      [owner, table, id],
-    );
-    return rows[0] === undefined ? undefined : readStored(rows[0].body, rows[0].version);
+  private async readRow(q: pg.Pool | PoolClient, owner: Owner, table: string, id: string): Promise<Row | undefined> {
+    return storedRow(await q.query('SELECT body, version FROM rows WHERE owner = $1 AND tbl = $2 AND id = $3', [owner, table, id]));
   }
 
-  /** Stores what `decide` said under a new version; the answer to send, with that version. */
-  private async store(c: PoolClient, owner: Owner, table: string, applied: Applied): Promise<Applied> {
+  /**
+   * Sends `statements` in one round trip, after the transaction's BEGIN if
+   * it was not sent yet (then even with no statements), and returns their
+   * results.
+   */
+  private async send(c: PoolClient, tx: Transaction, statements: string[]): Promise<pg.QueryResult[]> {
+    const all = tx.begun ? statements : ['BEGIN', ...statements];
+    if (all.length === 0) return [];
+    // Before the answer: a failed statement leaves the transaction begun, to be rolled back.
+    tx.begun = true;
+    const results = (await c.query(all.join(';\n'))) as unknown as pg.QueryResult | pg.QueryResult[];
+    return (Array.isArray(results) ? results : [results]).slice(all.length - statements.length);
+  }
+
+  /** Reads a row and locks it until the transaction ends. */
+  private lockRowSql(sql: Literals, owner: Owner, table: string, id: string): string {
+    return `SELECT body, version FROM rows WHERE owner = ${sql.value(owner)} AND tbl = ${sql.value(table)} AND id = ${sql.value(id)} FOR UPDATE`;
+  }
+
+  /** Stores what `decide` said; an inserted or updated row gets a new version (RETURNING version, see withStoredVersion). */
+  private storeSql(sql: Literals, owner: Owner, table: string, applied: Applied): string {
     const { kind, id } = applied.change;
+    const [o, t, i] = [sql.value(owner), sql.value(table), sql.value(id)];
     // An update replaces the body in place, so the row keeps its position in lists.
-    if (kind === 'inserted' || kind === 'updated') {
-      const sql =
-        kind === 'inserted'
-          ? "INSERT INTO rows (owner, tbl, id, body, version) VALUES ($1, $2, $3, $4, nextval('row_versions')) RETURNING version"
-          : "UPDATE rows SET body = $4, version = nextval('row_versions') WHERE owner = $1 AND tbl = $2 AND id = $3 RETURNING version";
-      const { rows } = await c.query<{ version: number }>(sql, [owner, table, id, storedBody(applied.body as Row)]);
-      return { ...applied, body: withVersion(applied.body as Row, (rows[0] as { version: number }).version) };
-    }
-    if (kind === 'deleted') await c.query('DELETE FROM rows WHERE owner = $1 AND tbl = $2 AND id = $3', [owner, table, id]);
-    else await c.query('DELETE FROM rows WHERE owner = $1 AND tbl = $2', [owner, table]);
-    return applied;
+    if (kind === 'inserted')
+      return `INSERT INTO rows (owner, tbl, id, body, version) VALUES (${o}, ${t}, ${i}, ${sql.value(storedBody(applied.body as Row))}, nextval('row_versions')) RETURNING version`;
+    if (kind === 'updated')
+      return `UPDATE rows SET body = ${sql.value(storedBody(applied.body as Row))}, version = nextval('row_versions') WHERE owner = ${o} AND tbl = ${t} AND id = ${i} RETURNING version`;
+    if (kind === 'deleted') return `DELETE FROM rows WHERE owner = ${o} AND tbl = ${t} AND id = ${i}`;
+    return `DELETE FROM rows WHERE owner = ${o} AND tbl = ${t}`;
   }
 
   /**
@@ -366,21 +432,31 @@ export class PostgresStorage implements Storage {
    * Values are inlined as escaped literals, since a query with parameters
    * holds a single statement.
    */
-  private async appendEvent(c: PoolClient, tx: Transaction, owner: Owner, table: string, kind: ChangeKind, id?: string): Promise<ChangeEvent> {
-    const literal = (value: string | undefined): string => (value === undefined ? 'NULL' : c.escapeLiteral(value));
-    const results = (await c.query(
+  private async appendEvent(
+    c: PoolClient,
+    tx: Transaction,
+    owner: Owner,
+    table: string,
+    kind: ChangeKind,
+    id?: string,
+    before: string[] = [],
+  ): Promise<{ event: ChangeEvent; results: pg.QueryResult[] }> {
+    const sql = new Literals(c);
+    const results = await this.send(c, tx, [
+      ...before,
       `WITH next AS (UPDATE event_log SET head = head + 1 RETURNING head),
        added AS (
          INSERT INTO events (id, owner, tbl, kind, row_id, at)
-         SELECT head, ${literal(owner)}, ${literal(table)}, ${literal(kind)}, ${literal(id)}, ${Math.floor(Date.now())} FROM next
+         SELECT head, ${sql.value(owner)}, ${sql.value(table)}, ${sql.value(kind)}, ${sql.value(id)}, ${Math.floor(Date.now())} FROM next
          RETURNING id)
-       SELECT id, pg_notify(${literal(EVENTS_CHANNEL)}, id::text)::text AS notified FROM added;
-       COMMIT`,
-    )) as unknown as pg.QueryResult<{ id: number }>[];
+       SELECT id, pg_notify(${sql.value(EVENTS_CHANNEL)}, id::text)::text AS notified FROM added`,
+      'COMMIT',
+    ]);
     tx.committed = true;
-    const eventId = results[0]!.rows[0]!.id;
+    const eventId = (results.at(-2)!.rows[0] as { id: number }).id;
     await this.trim(eventId - this.opts.eventRetention);
-    return id === undefined ? { eventId, table, owner, kind } : { eventId, table, owner, kind, id };
+    const event: ChangeEvent = id === undefined ? { eventId, table, owner, kind } : { eventId, table, owner, kind, id };
+    return { event, results: results.slice(0, before.length) };
   }
 
   /**
@@ -399,35 +475,24 @@ export class PostgresStorage implements Storage {
       .catch((err: unknown) => console.error('vantage-live master: cannot trim the change log', err));
   }
 
-  private async findKey(c: PoolClient, owner: Owner, key: string, now: number): Promise<KeyRecord | undefined> {
-    const { rows } = await c.query<KeyRecord>(
-      `SELECT owner, key, fingerprint, client, status, tbl AS "table", row_id AS "rowId", body
-         FROM idempotency_keys WHERE owner = $1 AND key = $2 AND at > $3`,
-      [owner, key, now - this.opts.idempotencyTtlMs],
-    );
-    return rows[0];
+  private findKeySql(sql: Literals, owner: Owner, key: string, now: number): string {
+    return `SELECT owner, key, fingerprint, client, status, tbl AS "table", row_id AS "rowId", body
+              FROM idempotency_keys WHERE owner = ${sql.value(owner)} AND key = ${sql.value(key)} AND at > ${sql.value(now - this.opts.idempotencyTtlMs)}`;
   }
 
   /** Remembers a key, drops expired ones and keeps the bounds (oldest first). */
-  private async saveKey(c: PoolClient, r: KeyRecord, now: number): Promise<void> {
-    await c.query('DELETE FROM idempotency_keys WHERE at <= $1', [now - this.opts.idempotencyTtlMs]);
-    // No ON CONFLICT: an expired record of this key was purged just above, so
-    // a conflict is a duplicate request that committed first (see RETRYABLE).
-    await c.query(
+  private saveKeySql(sql: Literals, r: KeyRecord, now: number): string[] {
+    return [
+      `DELETE FROM idempotency_keys WHERE at <= ${sql.value(now - this.opts.idempotencyTtlMs)}`,
+      // No ON CONFLICT: an expired record of this key was purged just above, so
+      // a conflict is a duplicate request that committed first (see RETRYABLE).
       `INSERT INTO idempotency_keys (owner, key, fingerprint, client, status, tbl, row_id, body, at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-      [r.owner, r.key, r.fingerprint, r.client, r.status, r.table, r.rowId, r.body, now],
-    );
-    await c.query(
+       VALUES (${[r.owner, r.key, r.fingerprint, r.client, r.status, r.table, r.rowId, r.body, now].map((v) => sql.value(v)).join(', ')})`,
       `DELETE FROM idempotency_keys WHERE seq IN
-         (SELECT seq FROM idempotency_keys WHERE client = $1 ORDER BY seq DESC OFFSET $2)`,
-      [r.client, this.opts.idempotencyMaxKeysPerClient],
-    );
-    await c.query(
+         (SELECT seq FROM idempotency_keys WHERE client = ${sql.value(r.client)} ORDER BY seq DESC OFFSET ${sql.value(this.opts.idempotencyMaxKeysPerClient)})`,
       `DELETE FROM idempotency_keys WHERE seq IN
-         (SELECT seq FROM idempotency_keys ORDER BY seq DESC OFFSET $1)`,
-      [this.opts.idempotencyMaxKeys],
-    );
+         (SELECT seq FROM idempotency_keys ORDER BY seq DESC OFFSET ${sql.value(this.opts.idempotencyMaxKeys)})`,
+    ];
   }
 
   /**
