@@ -215,7 +215,7 @@ describe("the page's read of the worker's databases", () => {
     await queue.enqueue({ opId: 'op-1', table: 'products', idempotencyKey: 'k-1', enqueuedAt: 1, kind: 'patch', id: 'a', row: { price: 2 } });
     expect(await readFresh(plan, 'products/page_1', 0)).toBeUndefined();
     expect(await readFresh({ ...plan, queueTable: 'orders' }, 'products/page_1', 0)).toBeDefined(); // another table's writes change nothing here
-    await queue.kill('op-1', { status: 422, code: 'rejected', message: 'no' }, 'rejected', 2);
+    await queue.kill('op-1', { status: 422, code: 'rejected', message: 'no' }, 2, 'rejected');
     expect(await queue.counts('products')).toEqual({ pending: 0, dead: 1 });
     expect(await readFresh(plan, 'products/page_1', 0)).toBeUndefined();
   });
