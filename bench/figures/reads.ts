@@ -1,6 +1,7 @@
 /**
  * Figure 1: one 50-row page, five ways, timed in the page with performance.now().
- *   hit        window.live.read({page}) of a page this tab read before: answered from the tab's memory
+ *   hit        window.live.read({page}) of a page this tab read before: answered from the tab's memory (each
+ *              sample the mean of MEMORY_BATCH reads in a row: one read is below the page timer's 0.1 ms grain)
  *   hit, first read in this tab   the same from a tab that keeps nothing in memory (`?pageReads=idb`): the page
  *              reads the fresh entry from the worker's IndexedDB itself, as a tab's first read of a cached page
  *              (once the tab's first read brought the worker's read plan)
@@ -46,15 +47,27 @@ export async function readsFigure(h: Harness, c: Counts, progress: Progress): Pr
   await demo.evaluate(async (pages) => {
     for (const p of pages) await window.live.read({ page: p });
   }, pages);
-  const hit = summarize(await timeLiveReads(demo, pages, c.warmup, c.hits, 'cache'));
-  show('hit, read again in this tab', hit);
-  // The bench page picks how reads are answered (`?pageReads=`); the demo's page does not.
+  // From memory a read takes less than the page's timer grain (0.1 ms without cross-origin isolation): each sample is the mean of a batch.
+  const hit = summarize(await timeLiveReads(demo, pages, c.warmup, c.hits, 'cache', MEMORY_BATCH));
+  show(`hit, read again in this tab (mean of ${MEMORY_BATCH})`, hit);
+  // The bench page picks how reads are answered (`?pageReads=`); the demo's page does not. Each in a context of its
+  // own: in a context the worker controls, a navigation is answered with the demo's app shell.
   let hitFirstInTab: Summary | undefined;
   let hitBridge: Summary | undefined;
   if (h.livePath !== '/') {
-    hitFirstInTab = summarize(await timeLiveReads(await h.openDemo(demoCtx, `${h.livePath}?pageReads=idb`), pages, c.warmup, c.hits, 'cache'));
+    const hitsIn = async (mode: 'idb' | 'off') => {
+      const ctx = await h.newContext();
+      const page = await h.openDemo(ctx, `${h.livePath}?pageReads=${mode}`);
+      await page.evaluate(async (pages) => {
+        for (const p of pages) await window.live.read({ page: p });
+      }, pages);
+      const hits = summarize(await timeLiveReads(page, pages, c.warmup, c.hits, 'cache'));
+      await ctx.close();
+      return hits;
+    };
+    hitFirstInTab = await hitsIn('idb');
     show('hit, first read in this tab (IDB)', hitFirstInTab);
-    hitBridge = summarize(await timeLiveReads(await h.openDemo(demoCtx, `${h.livePath}?pageReads=off`), pages, c.warmup, c.hits, 'cache'));
+    hitBridge = await hitsIn('off');
     show('hit, bridge (page reads off)', hitBridge);
   }
 
@@ -119,22 +132,26 @@ export async function readsFigure(h: Harness, c: Counts, progress: Progress): Pr
   return { hit, hitFirstInTab, hitBridge, hitFromDemoUi, missLoopback, miss20ms, workboxCacheFirst, idbFloorGet, idbFloorGetAll, fetchLoopback, fetch20ms, fetchThroughDemoWorker };
 }
 
-/** Read `pages` in turn (cycling) through window.live; every read must come from `source`. */
-function timeLiveReads(page: Page, pages: number[], warmup: number, n: number, source: 'cache' | 'master'): Promise<number[]> {
+/** Reads of one page in a row that make one sample of the memory hit. */
+const MEMORY_BATCH = 20;
+
+/** Read `pages` in turn (cycling) through window.live; every read must come from `source`. A sample is the mean of `batch` reads of its page in a row. */
+function timeLiveReads(page: Page, pages: number[], warmup: number, n: number, source: 'cache' | 'master', batch = 1): Promise<number[]> {
   return page.evaluate(
-    async ({ pages, warmup, n, source }) => {
+    async ({ pages, warmup, n, source, batch }) => {
       const out: number[] = [];
       for (let i = 0; i < warmup + n; i++) {
         const p = pages[i % pages.length]!;
         const t = performance.now();
-        const r = await window.live.read({ page: p });
-        const ms = performance.now() - t;
-        if (r.source !== source || r.rows.length !== 50) throw new Error(`page ${p}: expected 50 rows from ${source}, got ${r.rows.length} from ${r.source}`);
+        const reads = [];
+        for (let j = 0; j < batch; j++) reads.push(await window.live.read({ page: p }));
+        const ms = (performance.now() - t) / batch;
+        for (const r of reads) if (r.source !== source || r.rows.length !== 50) throw new Error(`page ${p}: expected 50 rows from ${source}, got ${r.rows.length} from ${r.source}`);
         if (i >= warmup) out.push(ms);
       }
       return out;
     },
-    { pages, warmup, n, source },
+    { pages, warmup, n, source, batch },
   );
 }
 
