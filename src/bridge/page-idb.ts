@@ -14,7 +14,7 @@ import { META_SCHEMA_VERSION, type PageReadPlan } from './protocol.js';
 /** How long a database the page could not open is left alone before it tries again, in ms. */
 const REOPEN_AFTER_MS = 1_000;
 
-type Connection = { db?: IDBDatabase; failedAt?: number };
+type Connection = { db?: IDBDatabase; failedAt?: number; settled: Promise<void> };
 const connections = new Map<string, Connection>();
 
 /**
@@ -28,9 +28,13 @@ function connection(name: string, version: number, now: number): IDBDatabase | u
   const known = connections.get(name);
   if (known?.db) return known.db;
   if (known && (known.failedAt === undefined || now - known.failedAt < REOPEN_AFTER_MS)) return undefined; // opening, or failed just now
-  const state: Connection = {};
+  let settle = () => {};
+  const state: Connection = { settled: new Promise((resolve) => (settle = resolve)) };
   connections.set(name, state);
-  const failed = () => connections.get(name) === state && (state.failedAt = now);
+  const failed = () => {
+    if (connections.get(name) === state) state.failedAt = now;
+    settle();
+  };
   let request: IDBOpenDBRequest;
   try {
     request = indexedDB.open(name);
@@ -47,7 +51,7 @@ function connection(name: string, version: number, now: number): IDBDatabase | u
     const db = request.result;
     if (db.version !== version || connections.get(name) !== state) {
       db.close();
-      return void failed();
+      return failed();
     }
     const letGo = () => {
       db.close();
@@ -56,15 +60,20 @@ function connection(name: string, version: number, now: number): IDBDatabase | u
     db.onversionchange = letGo;
     db.onclose = letGo;
     state.db = db;
+    settle();
   };
   return undefined;
 }
 
-/** Open the plan's databases in the background, so the next read finds them open. */
-export function openPlanDbs(plan: PageReadPlan, now: number): void {
-  connection(plan.cacheDb, CACHE_SCHEMA_VERSION, now);
-  connection(plan.queueDb, QUEUE_SCHEMA_VERSION, now);
-  if (plan.session) connection(plan.session.metaDb, META_SCHEMA_VERSION, now);
+/** Open the plan's databases in the background, so the next read finds them open; resolves once each is open or failed to. */
+export async function openPlanDbs(plan: PageReadPlan, now: number): Promise<void> {
+  const names: Array<[string, number]> = [
+    [plan.cacheDb, CACHE_SCHEMA_VERSION],
+    [plan.queueDb, QUEUE_SCHEMA_VERSION],
+    ...(plan.session ? [[plan.session.metaDb, META_SCHEMA_VERSION] as [string, number]] : []),
+  ];
+  for (const [name, version] of names) connection(name, version, now);
+  await Promise.all(names.map(([name]) => connections.get(name)?.settled));
 }
 
 /** Let go of every connection the page holds (another user signed in, another worker took over). */

@@ -253,7 +253,7 @@ function pageReadsOf(name: string, opts: ConnectOptions): PageReads | undefined 
   const reads = new PageReads({
     plan: async () => (await callWorker({ kind: 'read-plan', table: name }, `${name}.readPlan`, opts)) as PageReadPlan | null,
     readFresh: (plan, key) => readFresh(plan, key, env.now()),
-    prepare: (plan) => openPlanDbs(plan, env.now()),
+    prepare: (plan) => void openPlanDbs(plan, env.now()),
     now: () => env.now(),
     maxEntries: typeof opts.pageReads === 'object' ? opts.pageReads.maxEntries : undefined,
   });
