@@ -1,4 +1,4 @@
-import { tableOf, type Cache, type CachedRows, type CacheEntryInfo } from './cache/types.js';
+import { readKey, rowKey, tableOf, type Cache, type CachedRows, type CacheEntryInfo } from './cache/types.js';
 import { defaultEnv, type Env } from './env.js';
 import { baseFrom, resolveBase, sendBatchWithPolicy, sendWithPolicy, versionOf, type ConflictPolicy } from './conflicts.js';
 import {
@@ -147,7 +147,8 @@ export class LiveTable implements TableLike {
   private readonly waiters = new Map<string, Waiter[]>();
   private readonly unsubscribe: Array<() => void> = [];
   private readonly freshness: Freshness;
-  private readonly maxAgeMs: number | undefined;
+  /** An entry older than this reads as stale (`LiveTableOptions.maxAgeMs`). */
+  readonly maxAgeMs: number | undefined;
   private readonly versions: boolean;
   // Background refetches (swr) by cache key: one at a time per key.
   private readonly revalidating = new Map<string, Promise<void>>();
@@ -234,24 +235,21 @@ export class LiveTable implements TableLike {
 
   /** The cache key of one page: `${cacheKey}/page_${page}`, with the ipp added when it is not `masterIpp`. */
   pageCacheKey(page: number, ipp = this.masterIpp): string {
-    return ipp === this.masterIpp ? `${this.cacheKey}/page_${page}` : `${this.cacheKey}/page_${page}_ipp_${ipp}`;
+    return readKey(this.cacheKey, this.masterIpp, { page, ipp })!.key;
   }
 
   /** The cache key of one row: `${cacheKey}/id/${id}`. */
   idCacheKey(id: Id): string {
-    return `${this.cacheKey}/id/${id}`;
+    return rowKey(this.cacheKey, id);
   }
 
   // ---- read path ----
 
   /** One page (or the whole table when `req` is omitted), with where it came from. */
   async read(req?: Partial<PageRequest>, opts?: ReadOptions): Promise<ReadResult> {
-    const page = req?.page ?? (req?.ipp ? 1 : undefined);
-    const ipp = req?.ipp ?? this.masterIpp;
-    if (page !== undefined && !(Number.isInteger(page) && page >= 1 && Number.isInteger(ipp) && ipp >= 1)) {
-      throw new InvalidInputError(`Bad page request ${JSON.stringify(req)}: page and ipp are integers from 1`);
-    }
-    const key = page === undefined ? `${this.cacheKey}/all` : this.pageCacheKey(page, ipp);
+    const read = readKey(this.cacheKey, this.masterIpp, req);
+    if (!read) throw new InvalidInputError(`Bad page request ${JSON.stringify(req)}: page and ipp are integers from 1`);
+    const { key, page, ipp } = read;
     const cached = await this.readThrough(key, () => this.master.list(page === undefined ? undefined : { page, ipp }), opts, page);
     const [ops, conflicts] = await Promise.all([this.pending(), this.writes.conflicts()]);
     const rows = overlayPending(overlayConflicts(cached.rows, conflicts), ops, this.idField, page);

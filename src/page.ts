@@ -11,6 +11,7 @@ export {
   setCredentials,
   provideCredentials,
   type BridgeOptions,
+  type ConnectOptions,
   type LiveTableClient,
   type ClientReadResult,
 } from './bridge/page.js';

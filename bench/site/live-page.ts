@@ -3,7 +3,8 @@
  * (window.live, window.vantageReady, window.vantageInfo, window.streamState)
  * wired exactly as demo-app/src/connect.ts wires it (the same /sw.js, scope /,
  * the same products table, `online` forwarding and change-feed leadership),
- * but with no UI. The demo UI reacts to every table event (it re-reads the
+ * but with no UI (`?pageReads=off|idb` picks how reads are answered, see
+ * below). The demo UI reacts to every table event (it re-reads the
  * list, lists the cache and the queue, asks the worker for its info), and that
  * work would compete with what is being timed; a real app's UI is its own.
  */
@@ -15,7 +16,9 @@ window.vantageReady = (async () => {
   await navigator.serviceWorker.register('/sw.js');
   await navigator.serviceWorker.ready;
   await signIn('guest'); // the demo's worker serves tables per user; the bench's master is open, as the demo's is by default
-  const live = connectLiveTable('products');
+  // `?pageReads=off`: every read through the worker (the bridge path); `?pageReads=idb`: nothing kept in memory, so every hit is read from IndexedDB as a tab's first read of a page is.
+  const mode = new URLSearchParams(location.search).get('pageReads');
+  const live = connectLiveTable('products', { pageReads: mode === 'off' ? false : mode === 'idb' ? { maxEntries: 0 } : true });
   keepFlushing();
   hostLiveStream('products', (lastEventId) => new SseLiveStream('/api/products/events', { lastEventId }));
   void requestPersistence();

@@ -12,7 +12,21 @@ import { logFilter, logger } from '../log.js';
 import type { PendingOp } from '../queue/table-queue.js';
 import type { QueuedOp } from '../queue/types.js';
 import type { Id, PageRequest, Row, WriteOptions } from '../types.js';
-import { EVENTS_CHANNEL, fromWireError, LIVENESS_MS, PROTOCOL_VERSION, TABLE_METHODS, type Broadcast, type Envelope, type PortMessage, type TableMethod, type WorkerInfo } from './protocol.js';
+import { closePageDbs, openPlanDbs, readFresh } from './page-idb.js';
+import { PageReads } from './page-reads.js';
+import {
+  EVENTS_CHANNEL,
+  fromWireError,
+  LIVENESS_MS,
+  PROTOCOL_VERSION,
+  TABLE_METHODS,
+  type ChannelMessage,
+  type Envelope,
+  type PageReadPlan,
+  type PortMessage,
+  type TableMethod,
+  type WorkerInfo,
+} from './protocol.js';
 
 const log = logger('vantage-live:bridge');
 
@@ -92,6 +106,17 @@ async function beforeDeadline<T>(promise: Promise<T>, deadline: number, env: Env
   }
 }
 
+/** Options of `connectLiveTable`. */
+export interface ConnectOptions extends BridgeOptions {
+  /**
+   * Answer reads in the page when it can (README, "Reads in the page"): what
+   * this tab read, from memory, and fresh entries straight from the worker's
+   * IndexedDB; default true, keeping at most 100 reads. `false`: every read
+   * goes to the worker.
+   */
+  pageReads?: boolean | { maxEntries?: number };
+}
+
 /** Arguments index of the WriteOptions of each write method. */
 const WRITE_OPTS_AT: Partial<Record<TableMethod, number>> = { insert: 2, insertReturnId: 1, replace: 2, patch: 2, delete: 1, deleteAll: 0 };
 
@@ -157,9 +182,29 @@ export interface LiveTableClient<R extends Row = Row> {
  * write names its op (`err.opId`), to follow with `waitFor`, `retry` or
  * `discard`, and a write sent again with the same `opId` is queued once.
  */
-export function connectLiveTable<R extends Row = Row>(name: string, opts: BridgeOptions = {}): LiveTableClient<R> {
+export function connectLiveTable<R extends Row = Row>(name: string, opts: ConnectOptions = {}): LiveTableClient<R> {
   const env = opts.env ?? defaultEnv;
   const call = (method: TableMethod, args: unknown[]) => callWorker({ kind: 'call', table: name, method, args }, `${name}.${method}`, opts);
+  const reads = opts.pageReads === false ? undefined : pageReadsOf(name, opts);
+  const read = async (method: 'read' | 'readOne', args: unknown[]): Promise<ReadResult> => {
+    if (!reads) return (await call(method, args)) as ReadResult;
+    const key = reads.keyOf(method, args[0]);
+    const answer = key === undefined ? undefined : (reads.kept(key) ?? (await reads.fromIdb(key)));
+    if (answer) return answer;
+    const mark = reads.mark;
+    const result = (await call(method, args)) as ReadResult;
+    reads.keep(result, mark);
+    return result;
+  };
+  // A call that may change what reads show forgets them when sent and when answered; other tabs hear its events.
+  const changing = async (work: () => Promise<unknown>) => {
+    reads?.changed();
+    try {
+      return await work();
+    } finally {
+      reads?.changed();
+    }
+  };
   const write = async (method: TableMethod, at: number, args: unknown[]) => {
     const given = (args[at] ?? {}) as WriteOptions;
     const opId = given.opId ?? env.newId();
@@ -175,11 +220,64 @@ export function connectLiveTable<R extends Row = Row>(name: string, opts: Bridge
   const client: Record<string, unknown> = { name, subscribe: (listener: (e: LiveTableEvent) => void) => subscribeTable(name, listener) };
   for (const method of TABLE_METHODS) {
     const at = WRITE_OPTS_AT[method];
-    client[method] = (...args: unknown[]) => (at === undefined ? call(method, args) : write(method, at, args));
+    if (at !== undefined) client[method] = (...args: unknown[]) => changing(() => write(method, at, args));
+    else if (CHANGING.has(method)) client[method] = (...args: unknown[]) => changing(() => call(method, args));
+    else client[method] = (...args: unknown[]) => call(method, args);
+  }
+  if (reads) {
+    client.read = (...args: unknown[]) => read('read', args);
+    client.readOne = (...args: unknown[]) => read('readOne', args);
+    // As the worker's list and get: the rows of read and readOne.
+    client.list = async (req?: PageRequest) => (await read('read', [req])).rows;
+    client.get = async (id: Id) => (await read('readOne', [id])).rows[0]?.[1];
   }
   client.prefetch = (opts: PrefetchOptions = {}, how: { signal?: AbortSignal; onProgress?: (e: PrefetchEvent) => void } = {}) =>
-    prefetchThrough(call, (listener) => subscribeTable(name, listener), { ...opts, id: opts.id ?? env.newId() }, how);
+    changing(() => prefetchThrough(call, (listener) => subscribeTable(name, listener), { ...opts, id: opts.id ?? env.newId() }, how));
   return client as unknown as LiveTableClient<R>;
+}
+
+/** Calls besides writes that change what reads show: queue changes, invalidations, refetches. */
+const CHANGING: ReadonlySet<TableMethod> = new Set(['flush', 'retry', 'discard', 'resolve', 'invalidate', 'startPrefetch']);
+
+// One PageReads per worker container and table in a tab, however many clients connect to it.
+const pageReads = new WeakMap<object, Map<string, PageReads>>();
+
+function pageReadsOf(name: string, opts: ConnectOptions): PageReads | undefined {
+  const container = opts.container ?? globalThis.navigator?.serviceWorker;
+  if (!container || typeof indexedDB === 'undefined') return undefined;
+  let tables = pageReads.get(container);
+  if (!tables) pageReads.set(container, (tables = new Map()));
+  const known = tables.get(name);
+  if (known) return known;
+  const env = opts.env ?? defaultEnv;
+  const reads = new PageReads({
+    plan: async () => (await callWorker({ kind: 'read-plan', table: name }, `${name}.readPlan`, opts)) as PageReadPlan | null,
+    readFresh: (plan, key) => readFresh(plan, key, env.now()),
+    prepare: (plan) => void openPlanDbs(plan, env.now()),
+    now: () => env.now(),
+    maxEntries: typeof opts.pageReads === 'object' ? opts.pageReads.maxEntries : undefined,
+  });
+  tables.set(name, reads);
+  const channel = new BroadcastChannel(EVENTS_CHANNEL);
+  channel.onmessage = ({ data }: MessageEvent<ChannelMessage>) => {
+    if ('session' in data) forgetReads(container);
+    else if (data.table === name) reads.hear(data.event);
+  };
+  (channel as { unref?: () => void }).unref?.(); // Node: a test's process may end with the channel open
+  // Another worker may have another cache; a page back from the back/forward cache or frozen missed events.
+  const events = container as Partial<Pick<EventTarget, 'addEventListener'>>;
+  events.addEventListener?.('controllerchange', () => forgetReads(container));
+  if (typeof globalThis.addEventListener === 'function') {
+    globalThis.addEventListener('pageshow', (e) => (e as PageTransitionEvent).persisted && forgetReads(container));
+    globalThis.addEventListener('resume', () => forgetReads(container));
+  }
+  return reads;
+}
+
+/** Forget every read this tab kept of the worker's tables, and their plans: another user, another worker. */
+function forgetReads(container: object | undefined): void {
+  if (container) pageReads.get(container)?.forEach((reads) => reads.reset());
+  closePageDbs();
 }
 
 // Subscribed before the start, so no event of this prefetch is missed; its last event settles it.
@@ -229,8 +327,8 @@ function prefetchThrough(
 /** Hear one table's events, from whichever tab or worker caused them. Survives worker restarts: the channel is not tied to a worker. */
 export function subscribeTable(table: string, listener: (e: LiveTableEvent) => void): () => void {
   const channel = new BroadcastChannel(EVENTS_CHANNEL);
-  channel.onmessage = ({ data }: MessageEvent<Broadcast>) => {
-    if (data.table === table) listener(data.event);
+  channel.onmessage = ({ data }: MessageEvent<ChannelMessage>) => {
+    if ('event' in data && data.table === table) listener(data.event);
   };
   return () => channel.close();
 }
@@ -254,7 +352,8 @@ export function keepFlushing(opts: BridgeOptions = {}): () => void {
   let progressAt = env.now();
   void workerInfo(opts).then((info) => info.tables.forEach((t) => pending.has(t.name) || pending.set(t.name, t.pending)), () => {});
   const channel = new BroadcastChannel(EVENTS_CHANNEL);
-  channel.onmessage = ({ data }: MessageEvent<Broadcast>) => {
+  channel.onmessage = ({ data }: MessageEvent<ChannelMessage>) => {
+    if (!('event' in data)) return;
     const { type } = data.event;
     if (data.event.type === 'queue') pending.set(data.table, data.event.pending);
     if (type === 'queue' || type === 'applied' || type === 'retrying' || type === 'dead') progressAt = env.now();
@@ -296,7 +395,7 @@ export async function requestPersistence(): Promise<boolean> {
  * signed out first, their pending writes kept for their next sign-in.
  */
 export async function signIn(user: string, opts: BridgeOptions & { token?: string } = {}): Promise<void> {
-  await callWorker({ kind: 'sign-in', user, token: opts.token }, 'signIn', opts);
+  await aboutSession(opts, () => callWorker({ kind: 'sign-in', user, token: opts.token }, 'signIn', opts));
 }
 
 /**
@@ -306,7 +405,18 @@ export async function signIn(user: string, opts: BridgeOptions & { token?: strin
  * `wipe` also deletes the user's cache, queue and resume points.
  */
 export async function signOut(opts: BridgeOptions & { pending: 'flush' | 'keep' | 'discard'; wipe?: boolean }): Promise<void> {
-  await callWorker({ kind: 'sign-out', pending: opts.pending, wipe: opts.wipe }, 'signOut', opts);
+  await aboutSession(opts, () => callWorker({ kind: 'sign-out', pending: opts.pending, wipe: opts.wipe }, 'signOut', opts));
+}
+
+// This tab forgets the reads it kept when it asks to change who is signed in, and again when the worker answered; other tabs hear the worker's session broadcast.
+async function aboutSession(opts: BridgeOptions, work: () => Promise<unknown>): Promise<void> {
+  const container = opts.container ?? globalThis.navigator?.serviceWorker;
+  forgetReads(container);
+  try {
+    await work();
+  } finally {
+    forgetReads(container);
+  }
 }
 
 /** New credentials for the signed-in user (a fresh bearer token; none after a cookie session was renewed): writes paused for them go again. */
@@ -326,8 +436,8 @@ export function provideCredentials(getToken: () => string | undefined | Promise<
       .then((token) => (token === undefined ? undefined : setCredentials(token, opts)))
       .catch((err) => log.warn('credentials not handed to the worker', { error: String(err) }));
   const channel = new BroadcastChannel(EVENTS_CHANNEL);
-  channel.onmessage = ({ data }: MessageEvent<Broadcast>) => {
-    if (data.event.type === 'auth' && data.event.state === 'required') hand();
+  channel.onmessage = ({ data }: MessageEvent<ChannelMessage>) => {
+    if ('event' in data && data.event.type === 'auth' && data.event.state === 'required') hand();
   };
   // A worker that paused before this page started listening is answered too.
   void workerInfo(opts).then((info) => info.tables.some((t) => t.authRequired) && hand(), () => {});

@@ -20,7 +20,7 @@ import type { OfflineStatus } from '../prefetch.js';
 import type { LiveEvent, StreamState } from '../stream/types.js';
 
 /** Bump on any change to the messages below; page and worker refuse to talk across versions (B3). */
-export const PROTOCOL_VERSION = 5;
+export const PROTOCOL_VERSION = 6;
 
 /** How often a busy worker says it is still working on a call, in ms. */
 export const ALIVE_EVERY_MS = 1_000;
@@ -76,6 +76,7 @@ export type Envelope = { vantageLive: number; patienceMs?: number; log?: string 
   | { kind: 'sign-in'; user: string; token?: string }
   | { kind: 'sign-out'; pending: 'flush' | 'keep' | 'discard'; wipe?: boolean }
   | { kind: 'credentials'; token?: string }
+  | { kind: 'read-plan'; table: string }
 );
 
 /** A worker-to-page message on a call's reply port. */
@@ -86,10 +87,39 @@ export type PortMessage =
   | { kind: 'failed'; error: WireError }
   | { kind: 'mismatch'; workerVersion: number };
 
-/** A message on the events channel. */
+/** A table's event on the events channel. */
 export interface Broadcast {
   table: string;
   event: LiveTableEvent;
+}
+
+/** Someone else is signed in now (`user` undefined: no one), on the events channel: what a tab keeps of the last user's reads is forgotten. */
+export interface SessionBroadcast {
+  session: { user?: string };
+}
+
+/** Every message on the events channel. */
+export type ChannelMessage = Broadcast | SessionBroadcast;
+
+/** The version of the worker's meta database ("vantage-live-meta"): who is signed in, resume points. */
+export const META_SCHEMA_VERSION = 2;
+
+/**
+ * What `read-plan` answers: what a page needs to answer reads of one table
+ * itself (README, "Reads in the page"), or null when it cannot (a cache or
+ * queue outside IndexedDB).
+ */
+export interface PageReadPlan {
+  cacheKey: string;
+  masterIpp: number;
+  /** An entry older than this is stale, in ms. */
+  maxAgeMs?: number;
+  /** The cache's database, and the queue's, whose running counts say whether writes are pending on `queueTable`. */
+  cacheDb: string;
+  queueDb: string;
+  queueTable: string;
+  /** For tables per user: whom the databases belong to, and where the worker keeps who is signed in. */
+  session?: { user: string; metaDb: string };
 }
 
 /** What `info` answers: the worker's build and its tables. */
@@ -123,7 +153,7 @@ export function isTagged(data: unknown): data is { vantageLive: number } {
   return typeof data === 'object' && data !== null && typeof (data as { vantageLive?: unknown }).vantageLive === 'number';
 }
 
-const KINDS = new Set(['call', 'online', 'nudge', 'stream-resume', 'live-event', 'stream-state', 'info', 'sign-in', 'sign-out', 'credentials']);
+const KINDS = new Set(['call', 'online', 'nudge', 'stream-resume', 'live-event', 'stream-state', 'info', 'sign-in', 'sign-out', 'credentials', 'read-plan']);
 const METHODS: ReadonlySet<string> = new Set(TABLE_METHODS);
 const STATES = new Set(['connecting', 'open', 'closed', 'auth-required']);
 
@@ -138,6 +168,7 @@ export function isEnvelope(data: { vantageLive: number }): data is Envelope {
     case 'call':
       return hasTable && typeof m.method === 'string' && METHODS.has(m.method) && Array.isArray(m.args);
     case 'stream-resume':
+    case 'read-plan':
       return hasTable;
     case 'live-event':
       return hasTable && typeof m.event === 'object' && m.event !== null && typeof (m.event as { kind?: unknown }).kind === 'string';

@@ -4,13 +4,29 @@
  * and broadcasts every table's events to every tab.
  */
 import type { DBSchema } from 'idb';
+import { IdbCache } from '../cache/idb-cache.js';
 import { VantageError } from '../errors.js';
 import { IdbConnection } from '../idb-connection.js';
 import type { LiveTable } from '../live-table.js';
 import { configureLogging, logFilter, logger } from '../log.js';
 import type { StreamState } from '../stream/types.js';
+import { IdbQueue } from '../queue/idb-queue.js';
 import { Sessions, type TablesFor } from './session.js';
-import { ALIVE_EVERY_MS, EVENTS_CHANNEL, isEnvelope, isTagged, PROTOCOL_VERSION, toWireError, type Broadcast, type Envelope, type PortMessage, type WorkerInfo } from './protocol.js';
+import {
+  ALIVE_EVERY_MS,
+  EVENTS_CHANNEL,
+  isEnvelope,
+  isTagged,
+  META_SCHEMA_VERSION,
+  PROTOCOL_VERSION,
+  toWireError,
+  type Broadcast,
+  type Envelope,
+  type PageReadPlan,
+  type PortMessage,
+  type SessionBroadcast,
+  type WorkerInfo,
+} from './protocol.js';
 
 const log = logger('vantage-live:bridge');
 
@@ -70,7 +86,7 @@ export interface LiveTableServer {
 export function serveLiveTables(tables: Record<string, LiveTable> | TablesFor, opts: ServeOptions = {}): LiveTableServer {
   const scope = opts.scope ?? (globalThis as unknown as WorkerScope);
   const channel = new BroadcastChannel(EVENTS_CHANNEL);
-  const meta = new IdbConnection<MetaSchema>(opts.metaDbName ?? 'vantage-live-meta', 2, (db, oldVersion) => {
+  const meta = new IdbConnection<MetaSchema>(opts.metaDbName ?? 'vantage-live-meta', META_SCHEMA_VERSION, (db, oldVersion) => {
     if (oldVersion < 1) db.createObjectStore('lastEventId');
     if (oldVersion < 2) db.createObjectStore('session');
   });
@@ -161,14 +177,23 @@ export function serveLiveTables(tables: Record<string, LiveTable> | TablesFor, o
         return info();
       case 'sign-in': {
         await restored;
-        await needSessions().signIn(envelope.user, envelope.token);
+        const before = needSessions().signedIn;
+        try {
+          await needSessions().signIn(envelope.user, envelope.token);
+        } finally {
+          tellSession(before);
+        }
         await (await meta.get()).put('session', envelope.user, 'user');
         return undefined;
       }
       case 'sign-out': {
         await restored;
         const user = needSessions().signedIn;
-        await needSessions().signOut({ pending: envelope.pending, wipe: envelope.wipe });
+        try {
+          await needSessions().signOut({ pending: envelope.pending, wipe: envelope.wipe });
+        } finally {
+          tellSession(user);
+        }
         const db = await meta.get();
         await db.delete('session', 'user');
         if (envelope.wipe && user !== undefined) await db.delete('lastEventId', IDBKeyRange.bound(`${user}/`, `${user}/\uffff`));
@@ -177,7 +202,29 @@ export function serveLiveTables(tables: Record<string, LiveTable> | TablesFor, o
       case 'credentials':
         await restored;
         return needSessions().setCredentials(envelope.token);
+      case 'read-plan':
+        return readPlan(await must(envelope.table));
     }
+  };
+
+  // Every tab forgets what it kept of the last user's reads; sent before the page that asked hears back.
+  const tellSession = (before: string | undefined) => {
+    if (sessions?.signedIn !== before) channel.postMessage({ session: { user: sessions?.signedIn } } satisfies SessionBroadcast);
+  };
+
+  // Pages read a table's fresh entries themselves only where both its cache and its queue are in IndexedDB.
+  const readPlan = (t: LiveTable): PageReadPlan | null => {
+    if (!(t.cache instanceof IdbCache && t.queue instanceof IdbQueue)) return null;
+    const user = sessions?.signedIn;
+    return {
+      cacheKey: t.cacheKey,
+      masterIpp: t.masterIpp,
+      ...(t.maxAgeMs === undefined ? {} : { maxAgeMs: t.maxAgeMs }),
+      cacheDb: t.cache.dbName,
+      queueDb: t.queue.dbName,
+      queueTable: t.name,
+      ...(user === undefined ? {} : { session: { user, metaDb: meta.name } }),
+    };
   };
 
   const info = async (): Promise<WorkerInfo> => ({

@@ -14,6 +14,9 @@ interface CacheSchema extends DBSchema {
   pins: { key: string; value: CachePin };
 }
 
+/** The version of the cache's database; pages that read it themselves (src/bridge/page-reads.ts) read only this one. */
+export const CACHE_SCHEMA_VERSION = 3;
+
 type Tx = IDBPTransaction<CacheSchema, Array<StoreNames<CacheSchema>>, 'readwrite'>;
 
 /**
@@ -47,7 +50,7 @@ export class IdbCache implements Cache {
   constructor(dbName = 'vantage-live-cache', opts: BudgetOptions = {}) {
     this.budget = checkBudget(opts.budgetBytes ?? DEFAULT_BUDGET_BYTES);
     this.now = opts.now ?? Date.now;
-    this.conn = new IdbConnection<CacheSchema>(dbName, 3, (db, oldVersion, _newVersion, tx) => {
+    this.conn = new IdbConnection<CacheSchema>(dbName, CACHE_SCHEMA_VERSION, (db, oldVersion, _newVersion, tx) => {
       if (oldVersion < 1) db.createObjectStore('entries', { keyPath: 'key' });
       // Version 2: generations. Entries of version 1 have none, which reads as generation 0: as fresh as they were.
       if (oldVersion < 2) db.createObjectStore('generations');

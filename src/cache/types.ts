@@ -1,4 +1,4 @@
-import type { Id, Row } from '../types.js';
+import type { Id, PageRequest, Row } from '../types.js';
 
 /** What a cache entry holds: the rows of one page or one row, and when they came from the master. */
 export interface CachedRows {
@@ -89,4 +89,23 @@ export function tableOf(key: string): string {
 /** Whether an entry reads as stale under its table's current generation. */
 export function isStale(entry: Pick<CachedRows, 'stale' | 'generation'>, current: number): boolean {
   return !!entry.stale || (entry.generation ?? 0) < current;
+}
+
+/**
+ * The cache key of a read of `req` from a table cached under `cacheKey`:
+ * `${cacheKey}/page_N` (with `_ipp_M` when the ipp is not `masterIpp`), or
+ * `${cacheKey}/all` when `req` names no page. Undefined for a request that is
+ * no page (page and ipp are integers from 1).
+ */
+export function readKey(cacheKey: string, masterIpp: number, req?: Partial<PageRequest>): { key: string; page?: number; ipp: number } | undefined {
+  const page = req?.page ?? (req?.ipp ? 1 : undefined);
+  const ipp = req?.ipp ?? masterIpp;
+  if (page === undefined) return { key: `${cacheKey}/all`, ipp };
+  if (!(Number.isInteger(page) && page >= 1 && Number.isInteger(ipp) && ipp >= 1)) return undefined;
+  return { key: ipp === masterIpp ? `${cacheKey}/page_${page}` : `${cacheKey}/page_${page}_ipp_${ipp}`, page, ipp };
+}
+
+/** The cache key of one row: `${cacheKey}/id/${id}`. */
+export function rowKey(cacheKey: string, id: Id): string {
+  return `${cacheKey}/id/${id}`;
 }
