@@ -28,5 +28,5 @@ describe('the README', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }, 120_000); // a whole tsc run over the library: 5 s alone, a minute on a loaded machine
 });
