@@ -232,17 +232,18 @@ describe('IdbQueue group commit', () => {
       return add.call(this, value, key);
     };
     try {
-      // b goes alone; c and d, made while it commits, share the next transaction and fail together.
-      const outcomes = await Promise.allSettled(['b', 'c', 'd'].map((id) => q.enqueue(op(id))));
-      expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'rejected']);
-      const [, c, d] = outcomes as PromiseRejectedResult[];
+      // x goes alone; b, c and d, made while it commits, share the next transaction and fail together.
+      const outcomes = await Promise.allSettled(['x', 'b', 'c', 'd'].map((id) => q.enqueue(op(id))));
+      expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'rejected']);
+      const [, b, c, d] = outcomes as PromiseRejectedResult[];
       expect(c!.reason).toMatchObject({ code: 'storage_full' });
+      expect(b!.reason).toBe(c!.reason);
       expect(d!.reason).toBe(c!.reason);
     } finally {
       IDBObjectStore.prototype.add = add;
     }
     await q.enqueue(op('e'));
-    expect((await q.ops('t')).map((o) => o.opId)).toEqual(['a', 'b', 'e']);
+    expect((await q.ops('t')).map((o) => o.opId)).toEqual(['a', 'x', 'e']);
     expect(await q.counts('t')).toEqual({ pending: 3, dead: 0 });
   });
 });

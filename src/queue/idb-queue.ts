@@ -180,8 +180,11 @@ export class IdbQueue implements WriteQueue {
       if (record) return results.push({ record, created: false });
       const draft = { ...op, status: 'queued', attempts: 0, nextAttemptAt: 0 } as const;
       added.set(op.opId, draft as QueuedOp);
-      // Requests run in the order they are made: seqs follow the order of the calls.
-      results.push(tx.objectStore('ops').add(draft as QueuedOp).then((seq) => ({ record: { ...draft, seq }, created: true })));
+      // Requests run in the order they are made: seqs follow the order of the calls. A request refused at once
+      // (a value that cannot be stored) rejects like one that fails later, so every request made is awaited.
+      results.push(
+        (async () => tx.objectStore('ops').add(draft as QueuedOp))().then((seq) => ({ record: { ...draft, seq }, created: true })),
+      );
     });
     const settled = await Promise.all(results);
     await tallyMany(tx, settled.filter((r) => r.created).map((r) => ({ table: r.record.table, from: undefined, to: 'queued' as const })));
