@@ -196,10 +196,11 @@ export class IdbQueue implements WriteQueue {
       const store = tx.objectStore('ops');
       const waitsBehind = deadLetterWalk();
       const ops: QueuedOp[] = [];
-      // Read in chunks rather than step a cursor: one request per chunk instead of one per op.
-      const chunk = max + TAKE_SLACK;
+      // Read in chunks rather than step a cursor: one request per chunk instead of one per op. The first chunk is
+      // the head alone, which is all a take reads when the head waits out a backoff (a take follows every write).
+      let chunk = 1;
       let after = -Infinity;
-      scan: for (;;) {
+      scan: for (;; chunk = max + TAKE_SLACK) {
         const found = await store.index('tableSeq').getAll(IDBKeyRange.bound([table, after], [table, Infinity], true), chunk);
         for (const op of found) {
           if (waitsBehind(op) !== undefined) continue;
