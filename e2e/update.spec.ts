@@ -62,8 +62,8 @@ test('an update with 1,000 writes queued shows the app at once and sends the bac
       }
     });
     await expect.poll(async () => (await master.api('/admin/chaos')).body.failNext).toBe(0);
-    // Each write now takes a while on the master: sending the backlog takes far longer than a reload.
-    await master.chaos({ latencyMs: 15 });
+    // Each request now takes a while on the master: sending the backlog (ten batches of 100) takes far longer than a reload.
+    await master.chaos({ latencyMs: 2_000 });
 
     await deploy('v2-backlog');
     await Promise.all([page.waitForEvent('load'), page.getByTestId('update-reload').click()]);

@@ -662,11 +662,16 @@ export class LiveTable implements TableLike {
 
   // ---- event path ----
 
-  /** Take in one change made elsewhere: invalidates this table (E1). Streams call it; so does a worker fed by a page's stream. */
-  async ingest(event: LiveEvent): Promise<void> {
-    log.debug('live event', { cacheKey: this.cacheKey, id: 'id' in event ? event.id : undefined, kind: event.kind, eventId: event.eventId });
-    this.emit({ type: 'live', event });
-    await this.invalidate('event');
+  /**
+   * Take in changes made elsewhere: invalidates this table (E1), once for a
+   * burst of events. Streams call it; so does a worker fed by a page's stream.
+   */
+  async ingest(...events: LiveEvent[]): Promise<void> {
+    for (const event of events) {
+      log.debug('live event', { cacheKey: this.cacheKey, id: 'id' in event ? event.id : undefined, kind: event.kind, eventId: event.eventId });
+      this.emit({ type: 'live', event });
+    }
+    if (events.length > 0) await this.invalidate('event');
   }
 
   /** Mark every cached entry of this table stale (E1, W5), in constant time: the next read online refetches. A failed invalidation is retried. */

@@ -239,6 +239,25 @@ describe('the change feed leader (item 10)', () => {
     await deliver(streams[1]!, { kind: 'updated', id: 'b', eventId: '6' });
     await until(async () => (await infoLastId(h)) === '6');
   });
+
+  it('forwards the events that arrive while a call is under way as one burst: every event heard, in order, one invalidation per call', async () => {
+    const cache = new MemCache();
+    const h = harness({ cache });
+    let invalidations = 0;
+    const invalidate = cache.invalidatePrefix.bind(cache);
+    cache.invalidatePrefix = (p) => (invalidations++, invalidate(p));
+    const heard: string[] = [];
+    h.table.subscribe((e) => void (e.type === 'live' && heard.push(e.event.eventId!)));
+    const streams: ClosableManualStream[] = [];
+    cleanups.push(hostLiveStream('products', () => (streams.push(new ClosableManualStream()), streams.at(-1)!), { ...h.bridge, env: new ManualEnv(), locks: grantAll }));
+    await until(() => streams.length === 1);
+    const ids = Array.from({ length: 50 }, (_, i) => String(i + 1));
+    for (const id of ids) streams[0]!.push({ kind: 'updated', id: `r${id}`, eventId: id });
+    await until(async () => (await infoLastId(h)) === '50');
+    expect(heard).toEqual(ids);
+    // The first event goes at once; the 49 that arrived meanwhile go together in the next call.
+    expect(invalidations).toBe(2);
+  });
 });
 
 describe('info', () => {

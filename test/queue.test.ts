@@ -150,6 +150,32 @@ describe.each(backends)('the WriteQueue contract: %s', (_name, make) => {
     await q.retryLater('1', err, 20, true);
     expect(await q.take('t', 20)).toMatchObject({ op: { firstSentAt: 10, attempts: 1, answeredFailures: 1 } });
   });
+
+  it('takes a batch from past more dead letters than one read holds, in order (W2)', async () => {
+    const q = make();
+    for (let i = 0; i < 30; i++) await q.enqueue(op(`dead-${i}`));
+    for (let i = 0; i < 30; i++) {
+      await q.take('t', 1);
+      await q.kill(`dead-${i}`, err, 1);
+    }
+    for (const id of ['a', 'b', 'c', 'd']) await q.enqueue(op(id));
+    const batch = await q.take('t', 2, 3);
+    expect(batch && 'ops' in batch && batch.ops?.map((o) => [o.opId, o.status])).toEqual([['a', 'in-flight'], ['b', 'in-flight'], ['c', 'in-flight']]);
+    await q.appliedMany(['a', 'b', 'c'].map((opId) => ({ opId, result: null })), 3);
+    expect(await q.take('t', 3, 3)).toMatchObject({ op: { opId: 'd' } });
+  });
+
+  it('settles a batch as applied in one step: each reply remembered, counts exact, an unknown op changes nothing', async () => {
+    const q = make();
+    for (const id of ['1', '2', '3']) await q.enqueue(op(id));
+    await q.take('t', 1, 3);
+    await expect(q.appliedMany([{ opId: '1', result: 'r1' }, { opId: 'nope', result: null }], 2)).rejects.toMatchObject({ code: 'unknown_op' });
+    expect((await q.ops('t')).map((o) => o.opId)).toEqual(['1', '2', '3']);
+    await q.appliedMany(['1', '2', '3'].map((opId) => ({ opId, result: `r${opId}` })), 2);
+    expect(await q.ops('t')).toEqual([]);
+    expect(await q.counts('t')).toEqual({ pending: 0, dead: 0 });
+    for (const id of ['1', '2', '3']) expect(await q.record(id)).toMatchObject({ status: 'applied', result: `r${id}`, appliedAt: 2 });
+  });
 });
 
 describe('IdbQueue durability', () => {
@@ -162,6 +188,63 @@ describe('IdbQueue durability', () => {
     const second = new IdbQueue('queue-restart');
     expect((await second.ops('t')).map((o) => [o.opId, o.status])).toEqual([['1', 'in-flight'], ['2', 'queued']]);
     expect(await second.take('t', 10)).toMatchObject({ op: { opId: '1', idempotencyKey: 'key-1' } });
+  });
+});
+
+describe('IdbQueue group commit', () => {
+  // Every transaction the queue opens, with how it ended, in order.
+  function watchTransactions() {
+    const log: string[] = [];
+    const transaction = IDBDatabase.prototype.transaction;
+    IDBDatabase.prototype.transaction = function (this: IDBDatabase, ...args: Parameters<IDBDatabase['transaction']>) {
+      const tx = transaction.apply(this, args);
+      const durability = (args[2] as { durability?: string } | undefined)?.durability;
+      if (tx.mode === 'readwrite') tx.addEventListener('complete', () => log.push(`commit ${durability}`));
+      return tx;
+    } as IDBDatabase['transaction'];
+    return { log, restore: () => void (IDBDatabase.prototype.transaction = transaction) };
+  }
+
+  it('queues concurrent ops in one strict transaction, in call order, and acks each after it commits (W1)', async () => {
+    const q = new IdbQueue('queue-group');
+    await q.enqueue(op('0'));
+    const watch = watchTransactions();
+    try {
+      const ids = Array.from({ length: 20 }, (_, i) => String(i + 1));
+      const acks = [...ids, '5', '0'].map((id) => q.enqueue(op(id)).then((r) => (watch.log.push(`ack ${id}`), r)));
+      const results = await Promise.all(acks);
+      expect(results.map((r) => r.created)).toEqual([...ids.map(() => true), false, false]);
+      // The first call starts at once, alone; the 21 made meanwhile wait for it and go together.
+      expect(watch.log).toEqual(['commit strict', 'ack 1', 'commit strict', ...[...ids.slice(1), '5', '0'].map((id) => `ack ${id}`)]);
+      expect((await q.ops('t')).map((o) => o.opId)).toEqual(['0', ...ids]);
+      expect(await q.counts('t')).toEqual({ pending: 21, dead: 0 });
+    } finally {
+      watch.restore();
+    }
+  });
+
+  it('fails every op of a transaction that failed, with its typed error, queues none of them, and goes on', async () => {
+    const q = new IdbQueue('queue-group-full');
+    await q.enqueue(op('a'));
+    const add = IDBObjectStore.prototype.add;
+    IDBObjectStore.prototype.add = function (this: IDBObjectStore, value: unknown, key?: IDBValidKey) {
+      if ((value as NewOp).opId === 'c') throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
+      return add.call(this, value, key);
+    };
+    try {
+      // x goes alone; b, c and d, made while it commits, share the next transaction and fail together.
+      const outcomes = await Promise.allSettled(['x', 'b', 'c', 'd'].map((id) => q.enqueue(op(id))));
+      expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'rejected']);
+      const [, b, c, d] = outcomes as PromiseRejectedResult[];
+      expect(c!.reason).toMatchObject({ code: 'storage_full' });
+      expect(b!.reason).toBe(c!.reason);
+      expect(d!.reason).toBe(c!.reason);
+    } finally {
+      IDBObjectStore.prototype.add = add;
+    }
+    await q.enqueue(op('e'));
+    expect((await q.ops('t')).map((o) => o.opId)).toEqual(['a', 'x', 'e']);
+    expect(await q.counts('t')).toEqual({ pending: 3, dead: 0 });
   });
 });
 

@@ -8,7 +8,7 @@ import { backoffDelay } from '../backoff.js';
 import { defaultEnv } from '../env.js';
 import { VantageError } from '../errors.js';
 import { logger } from '../log.js';
-import type { LiveStream, StreamState } from '../stream/types.js';
+import type { LiveEvent, LiveStream, StreamState } from '../stream/types.js';
 import { callWorker, type BridgeOptions } from './page.js';
 
 const log = logger('vantage-live:bridge');
@@ -25,6 +25,9 @@ export interface LeaderOptions extends BridgeOptions {
   /** Default `navigator.locks`. */
   locks?: LockManagerLike;
 }
+
+/** The most change events one call to the worker carries. */
+const MAX_EVENTS_PER_CALL = 500;
 
 /** Backoff between attempts to lead after a failure (the worker did not answer, or refused an event). */
 const RELEAD_BACKOFF = { baseMs: 1_000, capMs: 60_000 };
@@ -50,8 +53,10 @@ export function hostLiveStream(table: string, open: (lastEventId: string | undef
     log.info('leading the change feed', { table, lastEventId });
     const stream = open(lastEventId);
     await new Promise<void>((resolve, reject) => {
-      // Events go to the worker one at a time, in order: the worker records the last id it took in.
-      let chain = Promise.resolve();
+      // Events go to the worker in order, one call at a time; those that arrive while a call is under way go
+      // together in the next (a burst, such as the echo of a batch this origin just applied, is one call).
+      let waiting: LiveEvent[] = [];
+      let sending = false;
       let done = false;
       const finish = (err?: unknown) => {
         if (done) return;
@@ -63,16 +68,23 @@ export function hostLiveStream(table: string, open: (lastEventId: string | undef
         if (err === undefined) resolve();
         else reject(err);
       };
-      const off = stream.subscribe((event) => {
-        chain = chain.then(async () => {
-          if (done) return;
+      const forward = async () => {
+        if (sending) return;
+        sending = true;
+        while (waiting.length > 0 && !done) {
+          const events = waiting.splice(0, MAX_EVENTS_PER_CALL);
           try {
-            await callWorker({ kind: 'live-event', table, event }, 'live-event', opts);
+            await callWorker({ kind: 'live-event', table, event: events[events.length - 1]!, events }, 'live-event', opts);
             failures = 0;
           } catch (err) {
-            finish(err); // the worker did not take it in: its stored id is still before it, so reopening resends it
+            finish(err); // the worker did not take them in: its stored id is still before them, so reopening resends them
           }
-        });
+        }
+        sending = false;
+      };
+      const off = stream.subscribe((event) => {
+        waiting.push(event);
+        void forward();
       });
       const offState = stream.onState?.((state: StreamState) =>
         void callWorker({ kind: 'stream-state', table, state }, 'stream-state', opts).catch((err) => log.warn('stream state not forwarded', { table, error: String(err) })),

@@ -70,7 +70,8 @@ export type Envelope = { vantageLive: number; patienceMs?: number; log?: string 
   | { kind: 'online' }
   | { kind: 'nudge' }
   | { kind: 'stream-resume'; table: string }
-  | { kind: 'live-event'; table: string; event: LiveEvent }
+  /** `events`: a burst, in order, `event` its last (a worker that knows only `event` still invalidates and resumes from it). */
+  | { kind: 'live-event'; table: string; event: LiveEvent; events?: LiveEvent[] }
   | { kind: 'stream-state'; table: string; state: StreamState }
   | { kind: 'info' }
   | { kind: 'sign-in'; user: string; token?: string }
@@ -153,6 +154,8 @@ export function isTagged(data: unknown): data is { vantageLive: number } {
   return typeof data === 'object' && data !== null && typeof (data as { vantageLive?: unknown }).vantageLive === 'number';
 }
 
+const isLiveEvent = (e: unknown) => typeof e === 'object' && e !== null && typeof (e as { kind?: unknown }).kind === 'string';
+
 const KINDS = new Set(['call', 'online', 'nudge', 'stream-resume', 'live-event', 'stream-state', 'info', 'sign-in', 'sign-out', 'credentials', 'read-plan']);
 const METHODS: ReadonlySet<string> = new Set(TABLE_METHODS);
 const STATES = new Set(['connecting', 'open', 'closed', 'auth-required']);
@@ -171,7 +174,7 @@ export function isEnvelope(data: { vantageLive: number }): data is Envelope {
     case 'read-plan':
       return hasTable;
     case 'live-event':
-      return hasTable && typeof m.event === 'object' && m.event !== null && typeof (m.event as { kind?: unknown }).kind === 'string';
+      return hasTable && isLiveEvent(m.event) && (m.events === undefined || (Array.isArray(m.events) && m.events.length > 0 && m.events.every(isLiveEvent)));
     case 'stream-state':
       return hasTable && STATES.has(m.state as string);
     case 'sign-in':

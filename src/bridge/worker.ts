@@ -164,9 +164,11 @@ export function serveLiveTables(tables: Record<string, LiveTable> | TablesFor, o
         await must(envelope.table);
         return (await meta.get()).get('lastEventId', resumeKey(envelope.table));
       case 'live-event': {
-        await (await must(envelope.table)).ingest(envelope.event);
-        // Stored after the invalidation: a worker stopped in between replays the event, never skips it.
-        if (envelope.event.eventId !== undefined) await (await meta.get()).put('lastEventId', envelope.event.eventId, resumeKey(envelope.table));
+        const events = envelope.events ?? [envelope.event];
+        await (await must(envelope.table)).ingest(...events);
+        // Stored after the invalidation: a worker stopped in between replays the events, never skips them.
+        const last = events.findLast((e) => e.eventId !== undefined)?.eventId;
+        if (last !== undefined) await (await meta.get()).put('lastEventId', last, resumeKey(envelope.table));
         return undefined;
       }
       case 'stream-state':

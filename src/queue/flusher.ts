@@ -53,6 +53,8 @@ export class Flusher {
   private paused = false;
   // Off once the master answered that it takes no batches: ops go one by one from then on.
   private batchesOff = false;
+  // Outcomes told so far, in order; a drain goes on sending while they are told and waits for them at its end.
+  private telling: Promise<void> = Promise.resolve();
 
   constructor(private readonly o: FlusherOptions) {}
 
@@ -76,7 +78,7 @@ export class Flusher {
           this.again = false;
           const skipBackoff = this.skipBackoff;
           this.skipBackoff = false;
-          await withLock(`vantage-live:flush:${this.o.table}`, () => this.drain(skipBackoff)).catch((err) => {
+          await withLock(`vantage-live:flush:${this.o.table}`, () => this.drain(skipBackoff).finally(() => this.telling)).catch((err) => {
             // The queue itself failed (storage): nothing was lost, the op is still there. Look again later.
             log.error('flush failed', { error: errorInfo(err) });
             this.wakeAt(this.o.env.now() + this.o.policy.baseMs);
@@ -143,7 +145,7 @@ export class Flusher {
       const rewrite = op.kind === 'insertReturnId' ? { from: op.opId, to: String(result) } : undefined;
       await queue.applied(op.opId, result, env.now(), rewrite);
       log.debug('applied', { op: op.kind, opId: op.opId, id: opTarget(op) });
-      await this.o.onApplied(op, result, rewrite);
+      this.tell(() => this.o.onApplied(op, result, rewrite));
     }
   }
 
@@ -177,8 +179,11 @@ export class Flusher {
     if (applied.length > 0) {
       await queue.appliedMany(applied.map(({ op, result, rewrite }) => ({ opId: op.opId, result, rewrite })), env.now());
       log.debug('applied batch', { ops: applied.length });
-      if (this.o.onAppliedBatch) await this.o.onAppliedBatch(applied);
-      else for (const { op, result, rewrite } of applied) await this.o.onApplied(op, result, rewrite);
+      const { onAppliedBatch, onApplied } = this.o;
+      this.tell(async () => {
+        if (onAppliedBatch) await onAppliedBatch(applied);
+        else for (const { op, result, rewrite } of applied) await onApplied(op, result, rewrite);
+      });
     }
     let stop = false;
     // Ops on other rows than each other: a refused op's outcome touches no other op of the batch.
@@ -193,7 +198,7 @@ export class Flusher {
       // Not the op's fault: nothing counted, nothing dead; the table waits for credentials.
       this.paused = true;
       log.warn('credentials needed, writes paused', { op: op.kind, opId: op.opId, status: err.status });
-      this.o.onAuthRequired(op, err);
+      this.tell(() => this.o.onAuthRequired(op, err));
       return true;
     }
     const verdict = judgeFailure(err, op, env.now(), this.o.policy, env.random);
@@ -203,7 +208,7 @@ export class Flusher {
     }
     await queue.retryLater(op.opId, errorInfo(err), verdict.retryAt, verdict.answered);
     log.info('will retry', { op: op.kind, opId: op.opId, id: opTarget(op), outcome: 'failed', retryAt: verdict.retryAt });
-    this.o.onRetry(op, err, verdict.retryAt);
+    this.tell(() => this.o.onRetry(op, err, verdict.retryAt));
     this.wakeAt(verdict.retryAt);
     return true;
   }
@@ -211,7 +216,16 @@ export class Flusher {
   private async kill(op: QueuedOp, err: unknown, reason: DeathReason): Promise<void> {
     await this.o.queue.kill(op.opId, errorInfo(err), this.o.env.now(), reason);
     log.warn('dead letter', { op: op.kind, opId: op.opId, id: opTarget(op), outcome: 'failed', reason, error: errorInfo(err) });
-    await this.o.onDead(op, err, reason);
+    this.tell(() => this.o.onDead(op, err, reason));
+  }
+
+  /**
+   * Tell an outcome after those before it, without waiting: the next batch is
+   * taken and sent while the last one's invalidation and events go out (they
+   * never touch the queue). A listener's failure is logged, never lost in the chain.
+   */
+  private tell(fn: () => Promise<void> | void): void {
+    this.telling = this.telling.then(fn).catch((err) => log.error('an outcome was not told', { error: errorInfo(err) }));
   }
 
   // One timer per flusher, for the earliest time anything is due.

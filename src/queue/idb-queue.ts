@@ -69,18 +69,32 @@ async function tally(tx: AnyTx, table: string, from: Status | undefined, to: Sta
   if (is) await bump(tx, `${is}/${table}`, +1);
 }
 
+/** `tally` for many ops at once: one read and one write per count that changes. */
+async function tallyMany(tx: AnyTx, moves: Array<{ table: string; from: Status | undefined; to: Status | undefined }>): Promise<void> {
+  const deltas = new Map<string, number>();
+  const add = (key: string, d: number) => deltas.set(key, (deltas.get(key) ?? 0) + d);
+  for (const { table, from, to } of moves) {
+    const [was, is] = [bucket(from), bucket(to)];
+    if (was === is) continue;
+    if (was) add(`${was}/${table}`, -1);
+    if (is) add(`${is}/${table}`, +1);
+  }
+  await Promise.all([...deltas].filter(([, d]) => d !== 0).map(([key, d]) => bump(tx, key, d)));
+}
+
 async function bump(tx: AnyTx, key: string, delta: number): Promise<void> {
   const meta = tx.objectStore('meta');
   await meta.put(((await meta.get(key)) ?? 0) + delta, key);
 }
 
-/** Keep a record of an op that left the queue, forgetting the oldest past APPLIED_MEMORY. */
-async function remember(tx: AnyTx, record: DoneOp): Promise<void> {
+/** Keep records of ops that left the queue (all at one time), forgetting the oldest past APPLIED_MEMORY. */
+async function remember(tx: AnyTx, records: DoneOp[]): Promise<void> {
   const done = tx.objectStore('applied');
-  await done.put(record);
-  let kept = ((await tx.objectStore('meta').get('applied')) ?? 0) + 1;
+  await Promise.all(records.map((record) => done.put(record)));
+  const newest = Math.max(...records.map((r) => r.appliedAt));
+  let kept = ((await tx.objectStore('meta').get('applied')) ?? 0) + records.length;
   for (let cursor = await done.index('appliedAt').openCursor(); cursor; cursor = await cursor.continue()) {
-    if (kept <= APPLIED_MEMORY.count && cursor.value.appliedAt >= record.appliedAt - APPLIED_MEMORY.ms) break;
+    if (kept <= APPLIED_MEMORY.count && cursor.value.appliedAt >= newest - APPLIED_MEMORY.ms) break;
     await cursor.delete();
     kept--;
   }
@@ -88,11 +102,15 @@ async function remember(tx: AnyTx, record: DoneOp): Promise<void> {
 }
 
 type Stores = StoreNames<QueueSchema>;
+
+/** Ops read beyond `max` per request when taking: dead letters and the ops behind them are skipped. */
+const TAKE_SLACK = 20;
 type Tx<S extends Stores[]> = IDBPTransaction<QueueSchema, S, 'readwrite'>;
 
 /**
- * The WriteQueue in IndexedDB. Every change is one transaction. Those a user
- * relies on (queuing an op, a dead letter, a retry or discard asked for) use
+ * The WriteQueue in IndexedDB. Every change is one transaction (ops queued
+ * together share one: group commit, see `enqueue`). Those a user relies on
+ * (queuing an op, a dead letter, a retry or discard asked for) use
  * `durability: 'strict'`, so when the method resolves the change is on disk
  * (W1); Chrome's default durability would only promise it reached the OS.
  * The flusher's own bookkeeping (`take`, `applied`, `retryLater`) is relaxed:
@@ -105,6 +123,9 @@ type Tx<S extends Stores[]> = IDBPTransaction<QueueSchema, S, 'readwrite'>;
 export class IdbQueue implements WriteQueue {
   readonly kind = 'IdbQueue';
   private readonly conn: IdbConnection<QueueSchema>;
+  // Group commit: ops waiting for the next enqueue transaction, and the loop that commits them.
+  private gathering: Array<{ op: NewOp; resolve(r: { record: OpRecord; created: boolean }): void; reject(err: unknown): void }> = [];
+  private committing: Promise<void> | undefined;
 
   /** @param dbName the IndexedDB database the queue lives in; every LiveTable of an origin can share one. */
   constructor(dbName = 'vantage-live-queue') {
@@ -118,56 +139,106 @@ export class IdbQueue implements WriteQueue {
     return this.conn.name;
   }
 
+  /**
+   * Queue an op; resolves once it is on disk (W1). Group commit: ops queued
+   * while a commit is under way wait for it and then go to disk together, in
+   * the order they were queued, in one strict transaction, so a burst pays one
+   * disk flush instead of one per op; a lone op starts at once. Each caller
+   * hears only after the transaction holding its op committed, and if it
+   * fails, every op in it fails with the same error (nothing of it was queued).
+   */
   enqueue(op: NewOp): Promise<{ record: OpRecord; created: boolean }> {
-    return this.write(['ops', 'applied', 'meta'], 'strict', async (tx) => {
-      const known = (await tx.objectStore('ops').index('opId').get(op.opId)) ?? (await tx.objectStore('applied').get(op.opId));
-      if (known) return { record: known, created: false };
-      const draft = { ...op, status: 'queued', attempts: 0, nextAttemptAt: 0 } as const;
-      const seq = await tx.objectStore('ops').add(draft as QueuedOp);
-      await tally(tx, op.table, undefined, 'queued');
-      return { record: { ...draft, seq }, created: true };
+    return new Promise((resolve, reject) => {
+      this.gathering.push({ op, resolve, reject });
+      if (!this.committing) this.committing = this.commitGroups();
     });
+  }
+
+  // Commit what has gathered, one group at a time, until nothing is left.
+  private async commitGroups(): Promise<void> {
+    while (this.gathering.length > 0) {
+      const group = this.gathering;
+      this.gathering = [];
+      try {
+        const results = await this.write(['ops', 'applied', 'meta'], 'strict', (tx) => this.enqueueAll(tx, group.map((g) => g.op)));
+        group.forEach((g, i) => g.resolve(results[i]!));
+      } catch (err) {
+        for (const g of group) g.reject(err);
+      }
+    }
+    this.committing = undefined;
+  }
+
+  private async enqueueAll(tx: Tx<['ops', 'applied', 'meta']>, ops: NewOp[]): Promise<Array<{ record: OpRecord; created: boolean }>> {
+    const byOpId = tx.objectStore('ops').index('opId');
+    const known = await Promise.all(ops.map(async (op) => (await byOpId.get(op.opId)) ?? (await tx.objectStore('applied').get(op.opId))));
+    const added = new Map<string, OpRecord>();
+    const results: Array<{ record: OpRecord; created: boolean } | Promise<{ record: OpRecord; created: boolean }>> = [];
+    ops.forEach((op, i) => {
+      // The same op queued twice in one group (a resent call) is queued once, as it would be in two.
+      const record = known[i] ?? added.get(op.opId);
+      if (record) return results.push({ record, created: false });
+      const draft = { ...op, status: 'queued', attempts: 0, nextAttemptAt: 0 } as const;
+      added.set(op.opId, draft as QueuedOp);
+      // Requests run in the order they are made: seqs follow the order of the calls. A request refused at once
+      // (a value that cannot be stored) rejects like one that fails later, so every request made is awaited.
+      results.push(
+        (async () => tx.objectStore('ops').add(draft as QueuedOp))().then((seq) => ({ record: { ...draft, seq }, created: true })),
+      );
+    });
+    const settled = await Promise.all(results);
+    await tallyMany(tx, settled.filter((r) => r.created).map((r) => ({ table: r.record.table, from: undefined, to: 'queued' as const })));
+    return settled;
   }
 
   take(table: string, now: number, max = 1): Promise<Take | undefined> {
     return this.write(['ops'], 'relaxed', async (tx) => {
+      const store = tx.objectStore('ops');
       const waitsBehind = deadLetterWalk();
       const ops: QueuedOp[] = [];
-      for (let cursor = await tx.objectStore('ops').index('tableSeq').openCursor(tableRange(table)); cursor; cursor = await cursor.continue()) {
-        const op = cursor.value;
-        if (waitsBehind(op) !== undefined) continue;
-        if (ops.length > 0 && (op.nextAttemptAt > now || !joinsBatch(ops, op))) break;
-        if (op.nextAttemptAt > now) return { retryAt: op.nextAttemptAt };
-        const taken: QueuedOp = { ...op, status: 'in-flight', firstSentAt: op.firstSentAt ?? now };
-        await cursor.update(taken);
-        ops.push(taken);
-        if (ops.length >= max) break;
+      // Read in chunks rather than step a cursor: one request per chunk instead of one per op. The first chunk is
+      // the head alone, which is all a take reads when the head waits out a backoff (a take follows every write).
+      let chunk = 1;
+      let after = -Infinity;
+      scan: for (;; chunk = max + TAKE_SLACK) {
+        const found = await store.index('tableSeq').getAll(IDBKeyRange.bound([table, after], [table, Infinity], true), chunk);
+        for (const op of found) {
+          if (waitsBehind(op) !== undefined) continue;
+          if (ops.length > 0 && (op.nextAttemptAt > now || !joinsBatch(ops, op))) break scan;
+          if (op.nextAttemptAt > now) return { retryAt: op.nextAttemptAt };
+          ops.push({ ...op, status: 'in-flight', firstSentAt: op.firstSentAt ?? now });
+          if (ops.length >= max) break scan;
+        }
+        if (found.length < chunk) break;
+        after = found[found.length - 1]!.seq;
       }
+      await Promise.all(ops.map((op) => store.put(op)));
       return ops.length === 0 ? undefined : max > 1 ? { op: ops[0]!, ops } : { op: ops[0]! };
     });
   }
 
+  /** Settle applied ops in one transaction, its requests made together rather than one after another. */
   appliedMany(items: AppliedItem[], now: number): Promise<void> {
     return this.write(['ops', 'applied', 'meta'], 'relaxed', async (tx) => {
-      for (const { opId, result, rewrite } of items) await this.settleApplied(tx, opId, result, now, rewrite);
+      const store = tx.objectStore('ops');
+      const found = await Promise.all(items.map(({ opId }) => store.index('opId').get(opId)));
+      const ops = found.map((op, i) => op ?? unknownOp(items[i]!.opId));
+      await Promise.all(ops.map((op) => store.delete(op.seq)));
+      await tallyMany(tx, ops.map((op) => ({ table: op.table, from: op.status, to: undefined })));
+      // An insertReturnId ends its batch (joinsBatch): the ops it rewrites all come after every op settled here.
+      for (const [i, { rewrite }] of items.entries()) {
+        if (!rewrite) continue;
+        for (let cursor = await store.index('tableSeq').openCursor(tableRange(ops[i]!.table)); cursor; cursor = await cursor.continue()) {
+          const changed = rewriteId(cursor.value, rewrite);
+          if (changed !== cursor.value) await cursor.update(changed);
+        }
+      }
+      await remember(tx, items.map(({ result }, i) => ({ status: 'applied', opId: ops[i]!.opId, table: ops[i]!.table, kind: ops[i]!.kind, id: opTarget(ops[i]!), result, appliedAt: now })));
     });
   }
 
   applied(opId: string, result: unknown, now: number, rewrite?: IdRewrite): Promise<void> {
-    return this.write(['ops', 'applied', 'meta'], 'relaxed', (tx) => this.settleApplied(tx, opId, result, now, rewrite));
-  }
-
-  private async settleApplied(tx: Tx<['ops', 'applied', 'meta']>, opId: string, result: unknown, now: number, rewrite?: IdRewrite): Promise<void> {
-    const op = await this.must(tx, opId);
-    await tx.objectStore('ops').delete(op.seq);
-    await tally(tx, op.table, op.status, undefined);
-    if (rewrite) {
-      for (let cursor = await tx.objectStore('ops').index('tableSeq').openCursor(tableRange(op.table)); cursor; cursor = await cursor.continue()) {
-        const changed = rewriteId(cursor.value, rewrite);
-        if (changed !== cursor.value) await cursor.update(changed);
-      }
-    }
-    await remember(tx, { status: 'applied', opId, table: op.table, kind: op.kind, id: opTarget(op), result, appliedAt: now });
+    return this.appliedMany([{ opId, result, rewrite }], now);
   }
 
   async retryLater(opId: string, error: ErrorInfo, nextAttemptAt: number, answered = false): Promise<void> {
@@ -224,7 +295,7 @@ export class IdbQueue implements WriteQueue {
       await tx.objectStore('ops').delete(op.seq);
       await tally(tx, op.table, op.status, undefined);
       const record: DoneOp = { status: 'discarded', opId, table: op.table, kind: op.kind, id: opTarget(op), appliedAt: now };
-      await remember(tx, record);
+      await remember(tx, [record]);
       return record;
     });
   }
@@ -294,6 +365,10 @@ function abortQuietly(tx: { abort(): void }): void {
   } catch {
     // already finished
   }
+}
+
+function unknownOp(opId: string): never {
+  throw new UnknownOpError(opId);
 }
 
 function tableRange(table: string): IDBKeyRange {
