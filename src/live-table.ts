@@ -189,6 +189,7 @@ export class LiveTable implements TableLike {
       env: this.env,
       pageCacheKey: (page) => this.pageCacheKey(page),
       fetchPage: async (page) => (await this.fetchInto(this.pageCacheKey(page), () => master.list({ page, ipp: this.masterIpp }), { stored: true })).rows.length,
+      stored: () => this.stored(),
       readsIdle: () => (this.userReads === 0 ? Promise.resolve() : new Promise<void>((resolve) => this.readsIdleWaiters.push(resolve))),
       track: (work) => {
         const done = work.catch(() => {}).finally(() => this.background.delete(done));
@@ -319,8 +320,7 @@ export class LiveTable implements TableLike {
   }
 
   /** Cache size and budget, pinned ranges and their freshness, the last background refresh. */
-  async offlineStatus(): Promise<OfflineStatus> {
-    await this.stored();
+  offlineStatus(): Promise<OfflineStatus> {
     return this.offline.status();
   }
 
@@ -407,7 +407,7 @@ export class LiveTable implements TableLike {
   private storeAfter(key: string, entry: CachedRows): Promise<void> {
     const before = this.puts.get(key);
     const store = () => (this.closed ? undefined : this.cache.put(key, entry));
-    const put = (before ? before.then(store) : store() ?? Promise.resolve())
+    const put = (before ? before.then(store) : new Promise<void>((resolve) => setTimeout(resolve, 0)).then(store))
       .catch((err) => log.warn('cache put failed', { cacheKey: key, error: errorInfo(err) }))
       .finally(() => this.puts.get(key) === put && this.puts.delete(key));
     this.puts.set(key, put);

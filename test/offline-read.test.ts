@@ -68,6 +68,7 @@ describe('reads that work offline (R2)', () => {
     await table.invalidate();
     release();
     await racing;
+    await table.idle();
     expect((await cache.get('products/page_1'))?.stale).toBe(true);
   });
 });
