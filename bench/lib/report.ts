@@ -373,9 +373,9 @@ function explanations(r: Results): string[] {
     if (miss > 1) {
       add(
         `Miss vs a direct fetch (${times(miss)} at loopback, ${times(ratio(reads.miss20ms.p50, reads.fetch20ms.p50))} at +20 ms)`,
-        'A miss is the same fetch made from the worker, plus the bridge round trip and an IndexedDB `put` of the page, which the read awaits before ' +
-          'replying. Replying first and storing under `waitUntil` afterwards would leave only the bridge’s cost; the gap is fixed, so it shrinks ' +
-          'as a share of the total as latency grows.',
+        'A miss is the same fetch made from the worker, plus the bridge round trip and the IndexedDB lookup that found nothing (what a hit ' +
+          'costs). The `put` of the page and the read’s broadcast event come after the reply, under the call’s `waitUntil`; the gap is fixed, ' +
+          'so it shrinks as a share of the total as latency grows.',
       );
     }
   }
