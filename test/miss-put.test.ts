@@ -7,9 +7,7 @@
  */
 import 'fake-indexeddb/auto';
 import { describe, expect, it, vi } from 'vitest';
-import type { Broadcast } from '../src/bridge/protocol.js';
 import { Sessions } from '../src/bridge/session.js';
-import { readsAfterReplies } from '../src/bridge/worker.js';
 import { IdbCache, LiveTable, MemCache, MemQueue, type Cache, type CachedRows, type CacheLookup } from '../src/index.js';
 import { productsMaster, type ObservedTable } from './support/tables.js';
 
@@ -251,23 +249,3 @@ describe('the in-doubt check of a miss', () => {
   });
 });
 
-describe('table events from the worker to every tab', () => {
-  const event = (type: 'read' | 'queue' | 'stream'): Broadcast => ({
-    table: 'products',
-    event: type === 'read' ? { type, cacheKey: 'products/page_1', outcome: 'miss', ms: 1 } : type === 'queue' ? { type, pending: 0, dead: 0 } : { type, state: 'open' },
-  });
-
-  it('a read\'s event goes out after the current task (its reply), and the events after it wait behind it, in order', async () => {
-    const posted: string[] = [];
-    const broadcast = readsAfterReplies((m) => posted.push(m.event.type));
-    broadcast(event('queue'));
-    expect(posted).toEqual(['queue']); // nothing held: at once
-    broadcast(event('read'));
-    broadcast(event('stream'));
-    broadcast(event('queue'));
-    expect(posted).toEqual(['queue']);
-    await vi.waitFor(() => expect(posted).toEqual(['queue', 'read', 'stream', 'queue']));
-    broadcast(event('stream'));
-    expect(posted).toEqual(['queue', 'read', 'stream', 'queue', 'stream']);
-  });
-});

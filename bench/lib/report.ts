@@ -374,7 +374,7 @@ function explanations(r: Results): string[] {
       add(
         `Miss vs a direct fetch (${times(miss)} at loopback, ${times(ratio(reads.miss20ms.p50, reads.fetch20ms.p50))} at +20 ms)`,
         'A miss is the same fetch made from the worker, plus the bridge round trip and the IndexedDB lookup that found nothing (what a hit ' +
-          'costs). The `put` of the page and the read’s broadcast event come after the reply, under the call’s `waitUntil`; the gap is fixed, ' +
+          'costs). The `put` of the page comes after the reply, under the call’s `waitUntil`; the gap is fixed, ' +
           'so it shrinks as a share of the total as latency grows.',
       );
     }

@@ -79,11 +79,10 @@ export function serveLiveTables(tables: Record<string, LiveTable> | TablesFor, o
   // Inside a sync event a failed flush rejects instead, so the browser retries it with its own backoff;
   // registering the tag again from there would fire the event again at once, in a loop.
   let syncing = false;
-  const broadcast = readsAfterReplies((message) => channel.postMessage(message));
   const wire = (served: Record<string, LiveTable>) => {
     for (const [name, table] of Object.entries(served)) {
       table.subscribe((event) => {
-        broadcast({ table: name, event });
+        channel.postMessage({ table: name, event } satisfies Broadcast);
         if (event.type === 'retrying' && !syncing) scope.registration?.sync?.register(SYNC_TAG).catch(() => {});
         if (event.type === 'auth' && event.state === 'required') sessions?.refused();
       });
@@ -156,7 +155,7 @@ export function serveLiveTables(tables: Record<string, LiveTable> | TablesFor, o
       }
       case 'stream-state':
         streamStates.set(envelope.table, envelope.state);
-        broadcast({ table: envelope.table, event: { type: 'stream', state: envelope.state } });
+        channel.postMessage({ table: envelope.table, event: { type: 'stream', state: envelope.state } } satisfies Broadcast);
         return undefined;
       case 'info':
         return info();
@@ -247,19 +246,6 @@ export function serveLiveTables(tables: Record<string, LiveTable> | TablesFor, o
   // idle worker is stopped before it is done, pages' calls and nudges (keepFlushing) start it again.
   scope.addEventListener('activate', () => void flushAll().catch((err) => log.error('flush after activation failed', { error: String(err) })));
   return { flushAll };
-}
-
-/**
- * Table events to every tab, with a read's event sent after the read's reply
- * rather than before it (a broadcast costs about as much as the reply). Events
- * that come after a held one wait behind it, so every tab hears them in order.
- */
-export function readsAfterReplies(post: (message: Broadcast) => void): (message: Broadcast) => void {
-  const held: Broadcast[] = [];
-  return (message) => {
-    if (held.length === 0 && message.event.type !== 'read') return post(message);
-    if (held.push(message) === 1) setTimeout(() => held.splice(0).forEach(post), 0);
-  };
 }
 
 /** The origin's storage: `navigator.storage.estimate()` and `persisted()`, each where the worker has it. */
