@@ -407,7 +407,7 @@ export class LiveTable implements TableLike {
   private storeAfter(key: string, entry: CachedRows): Promise<void> {
     const before = this.puts.get(key);
     const store = () => (this.closed ? undefined : this.cache.put(key, entry));
-    const put = (before ? before.then(store) : new Promise<void>((resolve) => setTimeout(resolve, 0)).then(store))
+    const put = (before ? before.then(store) : Promise.resolve(store()))
       .catch((err) => log.warn('cache put failed', { cacheKey: key, error: errorInfo(err) }))
       .finally(() => this.puts.get(key) === put && this.puts.delete(key));
     this.puts.set(key, put);

@@ -118,16 +118,6 @@ describe.each(caches)('a miss over %s answers before its put', (_name, makeCache
     expect(price((await other.read({ page: 1 })).rows, 'a')).toBe(99);
   });
 
-  it('a table closed right after the answer stores nothing more, idle() resolves, and the next table\'s read is a miss again with the same rows', async () => {
-    const { master, inner, held, table } = setup();
-    const answered = await table.read({ page: 1 });
-    table.close();
-    held.release();
-    await table.idle();
-    expect(held.asked).toBe(0);
-    expect(await readFromAnotherWorker(master, inner)).toMatchObject({ source: 'master', stale: false, rows: answered.rows });
-  });
-
   it('a put already under way when the table closes lands before idle() resolves, with the answered rows', async () => {
     const { master, inner, held, table } = setup();
     const answered = await table.read({ page: 1 });
