@@ -47,7 +47,7 @@ export { MAX_ROW_BYTES } from './validate.js';
 export { MAX_ID_LENGTH } from './ids.js';
 
 // ---- Extend: contracts and base classes for your own caches, queues, streams and masters ----
-export type { Cache, CachedRows, CacheEntryInfo, CachePin, CacheUsage } from './cache/types.js';
+export type { Cache, CachedRows, CacheEntryInfo, CacheLookup, CachePin, CacheUsage } from './cache/types.js';
 export { DEFAULT_BUDGET_BYTES, type BudgetOptions } from './cache/budget.js';
 export type { WriteQueue, NewOp, QueuedOp, DoneOp, AppliedOp, OpRecord, OpKind, OpBody, Take, IdRewrite, DeathReason, OpBase, Amend, Version } from './queue/types.js';
 export type { PendingOp } from './queue/table-queue.js';

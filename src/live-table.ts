@@ -152,6 +152,8 @@ export class LiveTable implements TableLike {
   private readonly versions: boolean;
   // Background refetches (swr) by cache key: one at a time per key.
   private readonly revalidating = new Map<string, Promise<void>>();
+  // A miss answers before its rows are stored: the puts under way, by key. A read of the key waits for its put; idle() for all.
+  private readonly puts = new Map<string, Promise<void>>();
   private closed = false;
   private stream: LiveStream | undefined;
   private streamState: StreamState | undefined;
@@ -187,7 +189,8 @@ export class LiveTable implements TableLike {
       cache,
       env: this.env,
       pageCacheKey: (page) => this.pageCacheKey(page),
-      fetchPage: async (page) => (await this.fetchInto(this.pageCacheKey(page), () => master.list({ page, ipp: this.masterIpp }))).rows.length,
+      fetchPage: async (page) => (await this.fetchInto(this.pageCacheKey(page), () => master.list({ page, ipp: this.masterIpp }), { stored: true })).rows.length,
+      stored: () => this.stored(),
       readsIdle: () => (this.userReads === 0 ? Promise.resolve() : new Promise<void>((resolve) => this.readsIdleWaiters.push(resolve))),
       track: (work) => {
         const done = work.catch(() => {}).finally(() => this.background.delete(done));
@@ -282,9 +285,9 @@ export class LiveTable implements TableLike {
     return (await this.readOne(id)).rows[0]?.[1];
   }
 
-  /** Resolves once the background refetches started so far have ended (a service worker holds itself awake for them). */
+  /** Resolves once the background refetches, and the puts of rows already answered, started so far have ended (a service worker holds itself awake for them). */
   async idle(): Promise<void> {
-    await Promise.all([...this.revalidating.values(), ...this.background]);
+    await Promise.all([...this.revalidating.values(), ...this.background, ...this.puts.values()]);
   }
 
   // ---- offline-ready: prefetch and pin (src/prefetch.ts) ----
@@ -332,12 +335,15 @@ export class LiveTable implements TableLike {
       this.emit({ type: 'read', cacheKey: key, outcome, ms });
       return { rows: entry.rows, cacheKey: key, source, stale: outcome === 'stale', revalidating, fetchedAt: entry.fetchedAt };
     };
-    const cached = await this.cache.get(key);
+    const putting = this.puts.get(key);
+    if (putting) await putting;
+    // The generation comes with the entry: a miss loads under it without reading it again.
+    const { entry: cached, generation } = this.cache.lookup ? await this.cache.lookup(key) : { entry: await this.cache.get(key), generation: undefined };
     const stale = cached && (cached.stale || (this.maxAgeMs !== undefined && this.env.now() - cached.fetchedAt > this.maxAgeMs));
     if (cached && !stale) return done('hit', cached, 'cache');
     const online = this.env.isOnline();
     if (cached && online && (opts?.freshness ?? this.freshness) === 'swr') {
-      this.revalidate(key, load);
+      this.revalidate(key, load, generation);
       return done('stale', cached, 'cache', true);
     }
     log.debug(cached ? 'stale, refetching' : 'miss', { cacheKey: key, page, outcome: cached ? 'stale' : 'miss' });
@@ -348,7 +354,7 @@ export class LiveTable implements TableLike {
     let entry: CachedRows;
     this.userReads++;
     try {
-      entry = await this.fetchInto(key, load);
+      entry = await this.fetchInto(key, load, { generation });
     } catch (err) {
       log.debug('master read failed', { cacheKey: key, page, outcome: 'failed', error: errorInfo(err) });
       if (!isTransient(err)) throw err;
@@ -360,35 +366,70 @@ export class LiveTable implements TableLike {
     return done('miss', entry, 'master');
   }
 
-  // The generation is read before the load: rows that race an invalidation are stored stale, by any worker.
-  // Rows are read only while no insertReturnId is in doubt (see settleInDoubt), so the master's row and its
-  // pending overlay never show together under two ids; one sent during the load makes the load start again.
-  private async fetchInto(key: string, load: () => Promise<Array<[Id, Row]>>): Promise<CachedRows> {
+  /**
+   * Load rows from the master and store them under `key`. The generation is
+   * read before the load (or given, read with the lookup that missed): rows
+   * that race an invalidation are stored stale, by any worker, whenever their
+   * put lands. So the put need not come first: a user's read answers at once
+   * and stores after (`idle()` waits for it); prefetches and background
+   * refetches (`stored`) resolve once the rows are in.
+   *
+   * Rows are read only while no insertReturnId is in doubt (see settleInDoubt),
+   * so the master's row and its pending overlay never show together under two
+   * ids; one sent during the load makes the load start again.
+   */
+  private async fetchInto(key: string, load: () => Promise<Array<[Id, Row]>>, opts: { generation?: number; stored?: boolean } = {}): Promise<CachedRows> {
+    let generation = opts.generation;
     for (let round = 1; ; round++) {
-      await this.settleInDoubt();
-      const generation = await this.cache.generation(tableOf(key));
+      const told = this.writes.changes;
+      // The ops the overlay shows, read once per queue change: with no insertReturnId among them none can be in doubt.
+      const returnIds = (await this.pending()).some((op) => op.kind === 'insertReturnId');
+      if (returnIds && (await this.settleInDoubt())) generation = undefined;
+      generation ??= await this.cache.generation(tableOf(key));
       const rows = await load();
-      if ((await this.inDoubt()).length > 0) {
+      // Only an op this realm queued or revived during the load (its `changes` moved) can be in doubt now: read the queue then.
+      if ((returnIds || this.writes.changes !== told) && (await this.inDoubt()).length > 0) {
+        generation = undefined;
         if (round < 3) continue;
         throw new MasterUnavailableError(`${this.name}: a row created with insertReturnId is still in doubt; not reading the master`);
       }
       const entry: CachedRows = { rows, fetchedAt: this.env.now(), generation };
-      await this.cache.put(key, entry);
+      const put = this.storeAfter(key, entry);
+      if (opts.stored) await put;
       return entry;
     }
+  }
+
+  // The put of one entry, after the put under way for its key if any (the later rows land last). A put that fails is
+  // logged: the rows were answered, and the next read of the key is a miss again. A closed table stores nothing new.
+  private storeAfter(key: string, entry: CachedRows): Promise<void> {
+    const before = this.puts.get(key);
+    const store = () => (this.closed ? undefined : this.cache.put(key, entry));
+    const put = (before ? before.then(store) : Promise.resolve(store()))
+      .catch((err) => log.warn('cache put failed', { cacheKey: key, error: errorInfo(err) }))
+      .finally(() => this.puts.get(key) === put && this.puts.delete(key));
+    this.puts.set(key, put);
+    return put;
+  }
+
+  // Every put started so far has landed (or failed): what reads the cache beside `read` sees the rows already answered.
+  private async stored(): Promise<void> {
+    await Promise.all(this.puts.values());
   }
 
   // An insertReturnId that was sent and not answered may be on the master under an id only its answer tells: a
   // read now could show the row twice (the master's row, and the overlay's under the temporary id). It is sent
   // again first (its idempotency key replays the master's answer, so the temporary id gives way to the real
-  // one); if it stays in doubt the read fails as transient, and answers from the cache or as offline.
-  private async settleInDoubt(): Promise<void> {
-    if ((await this.inDoubt()).length === 0) return;
+  // one); if it stays in doubt the read fails as transient, and answers from the cache or as offline. True when
+  // it had to send (the table may have been invalidated since its generation was read).
+  private async settleInDoubt(): Promise<boolean> {
+    if ((await this.inDoubt()).length === 0) return false;
     await this.writes.flusher.flush({ skipBackoff: true });
     const left = await this.inDoubt();
     if (left.length > 0) {
       throw new MasterUnavailableError(`${this.name}: the insertReturnId ${left.map((op) => op.opId).join(', ')} is in doubt (sent, not answered); not reading the master until it is`);
     }
+    return true;
   }
 
   // Read from the queue itself, not the memo of pending(): taking an op marks it in-flight without an outcome.
@@ -397,9 +438,9 @@ export class LiveTable implements TableLike {
     return ops.filter((op) => op.kind === 'insertReturnId' && op.status !== 'dead' && (op.status === 'in-flight' || op.firstSentAt !== undefined));
   }
 
-  private revalidate(key: string, load: () => Promise<Array<[Id, Row]>>): void {
+  private revalidate(key: string, load: () => Promise<Array<[Id, Row]>>, generation: number | undefined): void {
     if (this.revalidating.has(key)) return;
-    const work = this.fetchInto(key, load)
+    const work = this.fetchInto(key, load, { generation, stored: true })
       .then(() => this.emit({ type: 'refreshed', cacheKey: key }))
       .catch((err) => log.debug('background refetch failed', { cacheKey: key, outcome: 'failed', error: errorInfo(err) }))
       .finally(() => this.revalidating.delete(key));
@@ -461,6 +502,7 @@ export class LiveTable implements TableLike {
   }
 
   private async freshRow(id: Id): Promise<Row | undefined> {
+    await this.stored();
     const prefix = `${this.cacheKey}/`;
     const found = (entry: CachedRows | undefined) => (entry && !entry.stale ? entry.rows.find(([rowId]) => rowId === id)?.[1] : undefined);
     const direct = found(await this.cache.get(this.idCacheKey(id))) ?? found(await this.cache.get(`${prefix}all`));
@@ -657,6 +699,7 @@ export class LiveTable implements TableLike {
 
   /** This table's cache entries (key, row count, age, stale) without their rows, for inspectors; [] when the cache cannot list them. */
   async cacheEntries(): Promise<CacheEntryInfo[]> {
+    await this.stored();
     return (await this.cache.inspect?.(`${this.cacheKey}/`)) ?? [];
   }
 

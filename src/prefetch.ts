@@ -72,6 +72,8 @@ export interface OfflineHost {
   fetchPage(page: number): Promise<number>;
   /** Resolves once no user read is waiting for the master. */
   readsIdle(): Promise<void>;
+  /** Resolves once the rows reads already answered are in the cache (a miss answers before its put). */
+  stored(): Promise<void>;
   /** Keep a worker awake for background work. */
   track(work: Promise<unknown>): void;
   emitPrefetch(event: PrefetchEvent): void;
@@ -117,6 +119,7 @@ export class OfflineReady {
     this.running.set(id, abort);
     const pin = opts.pin ? await this.pinPages(pinId(host.cacheKey, from, to, whole), pinLabel(opts, from, to, whole), from, to) : undefined;
     const progress: PrefetchEvent = { id, done: 0, total: to - from + 1, rows: 0, state: 'running' };
+    await host.stored();
     const fresh = new Map((await host.cache.inspect?.(`${host.cacheKey}/`))?.filter((e) => !e.stale).map((e) => [e.key, e.rowCount]));
     try {
       for (let page = from; page <= to; page++) {
@@ -192,6 +195,7 @@ export class OfflineReady {
   /** Cache size and budget, each pinned range and how fresh it is, and the last background refresh. */
   async status(): Promise<OfflineStatus> {
     const { cache, cacheKey } = this.host;
+    await this.host.stored();
     const [usage, pins, entries] = await Promise.all([cache.usage?.(), cache.pins?.(`${cacheKey}/`) ?? [], cache.inspect?.(`${cacheKey}/`) ?? []]);
     const byKey = new Map(entries.map((e) => [e.key, e]));
     return {

@@ -2,7 +2,7 @@ import type { DBSchema, IDBPTransaction, StoreNames } from 'idb';
 import { IdbConnection } from '../idb-connection.js';
 import { StorageFullError, storageError } from '../errors.js';
 import { checkBudget, DEFAULT_BUDGET_BYTES, entryBytes, EVICT_TO, evictionOrder, type BudgetOptions, type EntryUse } from './budget.js';
-import { isStale, tableOf, type Cache, type CacheEntryInfo, type CachedRows, type CachePin, type CacheUsage } from './types.js';
+import { isStale, tableOf, type Cache, type CacheEntryInfo, type CacheLookup, type CachedRows, type CachePin, type CacheUsage } from './types.js';
 
 interface CacheSchema extends DBSchema {
   entries: { key: string; value: CachedRows & { key: string } };
@@ -80,12 +80,16 @@ export class IdbCache implements Cache {
   }
 
   async get(key: string): Promise<CachedRows | undefined> {
+    return (await this.lookup(key)).entry;
+  }
+
+  async lookup(key: string): Promise<CacheLookup> {
     const tx = (await this.conn.get()).transaction(['entries', 'generations']);
-    const [entry, current = 0] = await Promise.all([tx.objectStore('entries').get(key), tx.objectStore('generations').get(tableOf(key))]);
-    if (!entry) return undefined;
+    const [entry, generation = 0] = await Promise.all([tx.objectStore('entries').get(key), tx.objectStore('generations').get(tableOf(key))]);
+    if (!entry) return { entry: undefined, generation };
     this.touched.set(key, this.now());
     const read: CachedRows = { rows: entry.rows, fetchedAt: entry.fetchedAt };
-    return isStale(entry, current) ? { ...read, stale: true } : read;
+    return { entry: isStale(entry, generation) ? { ...read, stale: true } : read, generation };
   }
 
   async put(key: string, rows: CachedRows): Promise<void> {

@@ -1,5 +1,5 @@
 import { checkBudget, DEFAULT_BUDGET_BYTES, entryBytes, EVICT_TO, evictionOrder, type BudgetOptions, type EntryUse } from './budget.js';
-import { isStale, tableOf, type Cache, type CacheEntryInfo, type CachedRows, type CachePin, type CacheUsage } from './types.js';
+import { isStale, tableOf, type Cache, type CacheEntryInfo, type CacheLookup, type CachedRows, type CachePin, type CacheUsage } from './types.js';
 
 /** A cache in a Map: fast, shared by everything in one JS realm, gone on reload. It keeps the same budget as IdbCache. */
 export class MemCache implements Cache {
@@ -23,10 +23,15 @@ export class MemCache implements Cache {
   }
 
   async get(key: string): Promise<CachedRows | undefined> {
+    return (await this.lookup(key)).entry;
+  }
+
+  async lookup(key: string): Promise<CacheLookup> {
     const entry = this.entries.get(key);
-    if (!entry) return undefined;
+    const generation = this.current(tableOf(key));
+    if (!entry) return { entry: undefined, generation };
     this.uses.get(key)!.readAt = this.now();
-    return this.asRead(key, entry);
+    return { entry: this.asRead(key, entry), generation };
   }
 
   async put(key: string, rows: CachedRows): Promise<void> {

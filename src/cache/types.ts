@@ -28,6 +28,11 @@ export interface Cache {
   readonly kind?: string;
   /** The entry, with `stale` set when its table was invalidated since it was fetched. */
   get(key: string): Promise<CachedRows | undefined>;
+  /**
+   * The entry (as `get` reads it) and its table's current generation, read
+   * together: a miss then loads under that generation without reading it again.
+   */
+  lookup?(key: string): Promise<CacheLookup>;
   /** Store an entry; stored stale when `rows.generation` is older than its table's generation. */
   put(key: string, rows: CachedRows): Promise<void>;
   /** Mark every entry of a table stale, in constant time; `prefix` is the table's `${cacheKey}/`. Entries are kept. */
@@ -46,6 +51,13 @@ export interface Cache {
   unpin?(id: string): Promise<void>;
   /** The pins whose id starts with `prefix` (all when omitted). */
   pins?(prefix?: string): Promise<CachePin[]>;
+}
+
+/** What `Cache.lookup` reads in one step. */
+export interface CacheLookup {
+  entry: CachedRows | undefined;
+  /** The table's generation when the entry was read: pass it to `put` with rows loaded after it. */
+  generation: number;
 }
 
 /** Keys kept available offline: never evicted. */

@@ -42,6 +42,7 @@ export class TableQueue {
   readonly flusher: Flusher;
   private readonly views = new Listeners<QueueOutcome>('queue outcome');
   private memo: Promise<QueuedOp[]> | undefined;
+  private told = 0;
 
   /**
    * The TableQueue of `table` in `queue`, made on first use with `opts`: views
@@ -94,9 +95,15 @@ export class TableQueue {
     await this.flusher.resume();
   }
 
+  /** How many outcomes this realm has told so far: unchanged across a wait, no op was queued, revived or settled meanwhile here. */
+  get changes(): number {
+    return this.told;
+  }
+
   /** Tell every view, and wait until each has handled it. */
   async tell(outcome: QueueOutcome): Promise<void> {
     this.memo = undefined;
+    this.told++;
     await this.views.emit(outcome);
   }
 
