@@ -56,7 +56,8 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
   const context = await chromium.launchPersistentContext(opts.profile, { headless: !opts.headed, executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   // Hear every table event from the first moment, the way the demo's inspector does.
   await context.addInitScript(() => {
-    new BroadcastChannel('vantage-live:events').onmessage = ({ data }) => console.debug(`vantage-live-event ${JSON.stringify(data.event)}`);
+    // Table events only: the channel also carries who is signed in (`session`), for pages' own reads.
+    new BroadcastChannel('vantage-live:events').onmessage = ({ data }) => 'event' in data && console.debug(`vantage-live-event ${JSON.stringify(data.event)}`);
   });
   const page = context.pages()[0] ?? (await context.newPage());
   const waiters = new Set<{ match: (e: TableEvent) => boolean; resolve: (heard: { event: TableEvent; at: number }) => void }>();
@@ -83,26 +84,19 @@ export async function startStage(opts: StageOptions): Promise<Stage> {
   const open = async () => {
     await page.goto(`${master.url}/?${query}`);
     await page.evaluate(() => window.vantageReady);
-    // A different cache backend is a different worker script: wait for it to install, then let it take over at once.
+    // A different cache backend is a different worker script. Not swapped with skipWaiting: Chromium lets the new one
+    // take over only once the old one reports idle, which a worker Playwright watches may not do for minutes. Instead
+    // the old registration is removed, which completes as soon as no page uses it, and the app registers the new one.
     const script = `${master.url}/sw.js${opts.cache === 'idb' ? '' : `?cache=${opts.cache}`}`;
-    const switched = await page.evaluate(async (script) => {
-      const reg = (await navigator.serviceWorker.getRegistration())!;
-      if (reg.active?.scriptURL === script) return false;
-      const next = reg.waiting ?? reg.installing ?? (await new Promise<ServiceWorker>((resolve) => reg.addEventListener('updatefound', () => resolve(reg.installing!), { once: true })));
-      // No named helpers in here: the page would not have the bundler's naming shim.
-      while (next.state !== 'installed' && next.state !== 'activated') {
-        await new Promise((resolve) => next.addEventListener('statechange', resolve, { once: true }));
-      }
-      next.postMessage({ type: 'SKIP_WAITING' });
-      // Checked before each wait: the new worker may already control the page (its controllerchange already fired).
-      while (navigator.serviceWorker.controller?.scriptURL !== script) {
-        await new Promise((resolve) => navigator.serviceWorker.addEventListener('controllerchange', resolve, { once: true }));
-      }
-      return true;
+    const other = await page.evaluate(async (script) => {
+      const reg = await navigator.serviceWorker.getRegistration();
+      return reg?.active?.scriptURL !== script && (await reg!.unregister());
     }, script);
-    if (switched) {
-      await page.reload();
+    if (other) {
+      await page.goto('about:blank');
+      await page.goto(`${master.url}/?${query}`);
       await page.evaluate(() => window.vantageReady);
+      await page.waitForFunction((script) => navigator.serviceWorker.controller?.scriptURL === script, script);
     }
     // Every command runs with the change feed up, so what the master does reaches the tab.
     await page.waitForFunction(() => window.streamState === 'open');
