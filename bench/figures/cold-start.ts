@@ -16,7 +16,7 @@
  */
 import type { Counts } from '../lib/config.js';
 import type { Harness } from '../lib/harness.js';
-import { ms, pct, row, type FigureReport } from '../lib/format.js';
+import { ms, timingTable, type FigureReport } from '../lib/format.js';
 import { summarize, type Summary } from '../lib/stats.js';
 import { fmt } from './reads.js';
 
@@ -103,12 +103,11 @@ function watchForFirstPage({ selector, firstName }: { selector: string; firstNam
 
 export const coldStartReport: FigureReport<ColdStartResult> = {
   title: '5. Offline cold start',
-  tables: (r) => [
-    '| | p50 / p95 / p99 | mean | n |',
-    '|---|---|---|---|',
-    row(['navigation → first cached page on screen, service worker still running', pct(r.warmWorker), ms(r.warmWorker.mean), r.warmWorker.n]),
-    row(['the same, service worker stopped before each navigation (as Chrome stops an idle one)', pct(r.coldWorker), ms(r.coldWorker.mean), r.coldWorker.n]),
-  ],
+  tables: (r) =>
+    timingTable([
+      ['navigation → first cached page on screen, service worker still running', r.warmWorker],
+      ['the same, service worker stopped before each navigation (as Chrome stops an idle one)', r.coldWorker],
+    ]),
   how: (r) =>
     'the demo UI itself (`/`), after one online visit that cached page 1; then the context goes offline and a new tab opens the demo, ' +
     'timed from navigation start (`performance.now()` is 0 there) by an init script with a `MutationObserver`, to the animation frame after ' +

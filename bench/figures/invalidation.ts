@@ -10,7 +10,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Counts } from '../lib/config.js';
 import type { Harness } from '../lib/harness.js';
-import { ms, pct, row, vs, type FigureReport } from '../lib/format.js';
+import { vs, timingTable, type FigureReport } from '../lib/format.js';
 import { summarize, type Summary } from '../lib/stats.js';
 import { fmt } from './reads.js';
 
@@ -66,12 +66,11 @@ export async function invalidationFigure(h: Harness, c: Counts, progress: (line:
 
 export const invalidationReport: FigureReport<InvalidationResult> = {
   title: '4. Invalidation reaching another tab',
-  tables: (r) => [
-    '| | p50 / p95 / p99 | mean | n |',
-    '|---|---|---|---|',
-    row(['PATCH sent from Node → the second tab’s `invalidated` event reaches Node', pct(r.toSecondTab), ms(r.toSecondTab.mean), r.toSecondTab.n]),
-    row(['for scale: PATCH sent → its HTTP response in Node', pct(r.patchResponse), ms(r.patchResponse.mean), r.patchResponse.n]),
-  ],
+  tables: (r) =>
+    timingTable([
+      ['PATCH sent from Node → the second tab’s `invalidated` event reaches Node', r.toSecondTab],
+      ['for scale: PATCH sent → its HTTP response in Node', r.patchResponse],
+    ]),
   how: () =>
     'tab A leads the change feed (SSE); tab B listens with `window.live.subscribe`. Both timestamps are Node’s `performance.now()`: ' +
     'before the PATCH, and when tab B’s listener calls a function exposed with `page.exposeFunction` (no polling). The path: master → SSE → ' +

@@ -14,7 +14,7 @@
 import type { Page } from 'playwright-core';
 import { IPP, type Counts } from '../lib/config.js';
 import type { Harness } from '../lib/harness.js';
-import { pct, ms, row, slowerBy, times, vs, type FigureReport } from '../lib/format.js';
+import { ms, slowerBy, times, vs, timingTable, type FigureReport } from '../lib/format.js';
 import { ratio, summarize, type Summary } from '../lib/stats.js';
 
 export interface ReadsResult {
@@ -233,10 +233,8 @@ export function fmt(ms: number): string {
 
 export const readsReport: FigureReport<ReadsResult> = {
   title: '1. Reading one page of 50 rows',
-  tables: (reads) => [
-    '| how | p50 / p95 / p99 | mean | n |',
-    '|---|---|---|---|',
-    ...(
+  tables: (reads) =>
+    timingTable(
       [
         ['**(a) vantage-live hit, read again in this tab**: `window.live.read({page})` answered from the tab’s memory', reads.hit],
         ...(reads.hitFirstInTab ? ([['**(a) hit, first read in this tab**: answered by the page from the worker’s IndexedDB (`pageReads` memory off)', reads.hitFirstInTab]] as const) : []),
@@ -250,9 +248,9 @@ export const readsReport: FigureReport<ReadsResult> = {
         ['**(e) direct fetch** + `.json()`, loopback, no service worker', reads.fetchLoopback],
         ['(e) direct fetch + `.json()`, master +20 ms', reads.fetch20ms],
         ['(e) direct fetch from a page the demo worker controls (its fetch listener has no /api route)', reads.fetchThroughDemoWorker],
-      ] as Array<readonly [string, Summary]>
-    ).map(([label, s]) => row([label, pct(s), ms(s.mean), s.n])),
-  ],
+      ] as Array<readonly [string, Summary]>,
+      'how',
+    ),
   how: (_, { counts: c }) =>
     `${c.hits} timed hits (after ${c.warmup} untimed) cycling through pages 1–${c.rotate}, read once before; misses read a new page each time ` +
     `(${c.misses} per latency). Workbox: a second service worker (\`bench/site/workbox-sw.ts\`: \`registerRoute\` + \`CacheFirst\`, production build) ` +

@@ -6,7 +6,7 @@
  */
 import type { Counts } from '../lib/config.js';
 import type { Harness } from '../lib/harness.js';
-import { ms, pct, row, slowerBy, vs, type FigureReport } from '../lib/format.js';
+import { slowerBy, vs, timingTable, type FigureReport } from '../lib/format.js';
 import { ratio, summarize, type Summary } from '../lib/stats.js';
 import { fmt } from './reads.js';
 
@@ -93,13 +93,12 @@ async function timeWrites({ warmup, n }: { warmup: number; n: number }): Promise
 
 export const writesReport: FigureReport<WritesResult> = {
   title: '2. One durable write',
-  tables: (writes) => [
-    '| | p50 / p95 / p99 | mean | n |',
-    '|---|---|---|---|',
-    row(["`window.live.patch(id, {price}, {wait: 'queued'})` → ack (op in IndexedDB, `durability: 'strict'`)", pct(writes.enqueueAck), ms(writes.enqueueAck.mean), writes.enqueueAck.n]),
-    row(['the same call → its `applied` event heard in the page (master confirmed, cache invalidated)', pct(writes.enqueueToApplied), ms(writes.enqueueToApplied.mean), writes.enqueueToApplied.n]),
-    row(['alternative: the same PATCH with `fetch`, to its response (nothing durable if offline)', pct(writes.directPatch), ms(writes.directPatch.mean), writes.directPatch.n]),
-  ],
+  tables: (writes) =>
+    timingTable([
+      ["`window.live.patch(id, {price}, {wait: 'queued'})` → ack (op in IndexedDB, `durability: 'strict'`)", writes.enqueueAck],
+      ['the same call → its `applied` event heard in the page (master confirmed, cache invalidated)', writes.enqueueToApplied],
+      ['alternative: the same PATCH with `fetch`, to its response (nothing durable if offline)', writes.directPatch],
+    ]),
   how: () => 'one op at a time (the next starts after the previous one’s `applied` event), loopback master, each op with its own `opId` to match its event.',
   summary: (writes) => [
     vs('enqueue-ack', '2 durable enqueue → ack', writes.enqueueAck, 'direct PATCH → response, loopback', writes.directPatch),

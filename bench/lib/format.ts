@@ -50,6 +50,12 @@ export const mb = (b: number | undefined): string => (b === undefined || !Number
 export const int = (x: number): string => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '–');
 export const pct = (s: Summary | undefined): string => (s ? `${ms(s.p50)} / ${ms(s.p95)} / ${ms(s.p99)}` : '–');
 export const row = (cells: Array<string | number>): string => `| ${cells.join(' | ')} |`;
+/** A table of timings, one row per label: p50 / p95 / p99, mean, n. `first`: the first column's heading. */
+export const timingTable = (rows: Array<readonly [string, Summary]>, first = ''): string[] => [
+  `|${first ? ` ${first} ` : ' '}| p50 / p95 / p99 | mean | n |`,
+  '|---|---|---|---|',
+  ...rows.map(([label, s]) => row([label, pct(s), ms(s.mean), s.n])),
+];
 export const slowerLine = (title: string, text: string): string => `- **${title}.** ${text}`;
 /** A `slower` line when vantage-live is slower by `ratio` (above 1), none otherwise. */
 export const slowerBy = (ratio: number, title: string, text: string): string[] => (ratio > 1 ? [slowerLine(`${title} (${times(ratio)})`, text)] : []);
