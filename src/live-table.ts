@@ -496,19 +496,21 @@ export class LiveTable implements TableLike {
    */
   private async baseOf(id: Id): Promise<OpBase | undefined> {
     if (!this.versions) return undefined;
-    const earlier = (await this.queue.ops(this.name)).filter((op) => opTarget(op) === id).at(-1);
-    if (earlier) return { afterOp: earlier.opId };
-    return baseFrom(await this.freshRow(id));
+    // Both read at once: the cache's row is wasted when an earlier write is queued, but the write waits for one read, not two.
+    const [ops, row] = await Promise.all([this.queue.ops(this.name), this.freshRow(id)]);
+    const earlier = ops.filter((op) => opTarget(op) === id).at(-1);
+    return earlier ? { afterOp: earlier.opId } : baseFrom(row);
   }
 
   private async freshRow(id: Id): Promise<Row | undefined> {
     await this.stored();
     const prefix = `${this.cacheKey}/`;
     const found = (entry: CachedRows | undefined) => (entry && !entry.stale ? entry.rows.find(([rowId]) => rowId === id)?.[1] : undefined);
-    const direct = found(await this.cache.get(this.idCacheKey(id))) ?? found(await this.cache.get(`${prefix}all`));
+    const [byId, all, infos = []] = await Promise.all([this.cache.get(this.idCacheKey(id)), this.cache.get(`${prefix}all`), this.cache.inspect?.(prefix)]);
+    const direct = found(byId) ?? found(all);
     if (direct) return direct;
-    for (const info of (await this.cache.inspect?.(prefix)) ?? []) {
-      if (info.stale || info.key === this.idCacheKey(id)) continue;
+    for (const info of infos) {
+      if (info.stale || info.key === this.idCacheKey(id) || info.key === `${prefix}all`) continue;
       const row = found(await this.cache.get(info.key));
       if (row) return row;
     }
@@ -644,8 +646,10 @@ export class LiveTable implements TableLike {
     try {
       switch (outcome.type) {
         case 'queued':
+          // The ack waits for this: the event goes out before it, the queue's size is counted after it.
           this.emit({ type: 'queued', op: outcome.op });
-          break;
+          void this.emitQueueSize().catch((err) => log.error('could not count the queue', { error: errorInfo(err) }));
+          return;
         case 'applied': {
           const { op, result, rewrite } = outcome;
           settle = () => this.settle(op.opId, (w) => w.resolve(result));

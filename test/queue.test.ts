@@ -2,6 +2,7 @@ import 'fake-indexeddb/auto';
 import { describe, expect, it } from 'vitest';
 import { IdbQueue } from '../src/queue/idb-queue.js';
 import { MemQueue, type NewOp, type WriteQueue } from '../src/index.js';
+import { APPLIED_MEMORY } from '../src/queue/types.js';
 
 let dbCount = 0;
 const backends: Array<[string, () => WriteQueue]> = [
@@ -165,6 +166,41 @@ describe.each(backends)('the WriteQueue contract: %s', (_name, make) => {
     expect(await q.take('t', 3, 3)).toMatchObject({ op: { opId: 'd' } });
   });
 
+  it('forgets applied ops older than the window, and the oldest past the count', async () => {
+    const q = make();
+    await q.enqueue(op('old'));
+    await q.take('t', 0);
+    await q.applied('old', 'r', 0);
+    await q.enqueue(op('young'));
+    await q.take('t', 1);
+    await q.applied('young', 'r', 1);
+    await q.enqueue(op('now'));
+    await q.take('t', APPLIED_MEMORY.ms + 1);
+    await q.applied('now', 'r', APPLIED_MEMORY.ms + 1);
+    expect([await q.record('old'), (await q.record('young'))?.status, (await q.record('now'))?.status]).toEqual([undefined, 'applied', 'applied']);
+    const ids = Array.from({ length: APPLIED_MEMORY.count }, (_, i) => `n${i}`);
+    await Promise.all(ids.map((id) => q.enqueue(op(id))));
+    for (let i = 0; i < ids.length; i += 500) {
+      await q.take('t', APPLIED_MEMORY.ms + 2, 500);
+      await q.appliedMany(ids.slice(i, i + 500).map((opId) => ({ opId, result: null })), APPLIED_MEMORY.ms + 2);
+    }
+    expect([await q.record('young'), await q.record('now'), (await q.record('n0'))?.status]).toEqual([undefined, undefined, 'applied']);
+  }, 60_000);
+
+  it('settles taken ops by the seqs they were taken with, never touching another table\'s op between them', async () => {
+    const q = make();
+    for (const [id, table] of [['1', 't'], ['x', 'other'], ['2', 't'], ['3', 't'], ['4', 't']]) await q.enqueue(op(id!, table));
+    const batch = await q.take('t', 1, 4);
+    const ops = batch && 'ops' in batch ? batch.ops! : [];
+    expect(ops.map((o) => o.opId)).toEqual(['1', '2', '3', '4']);
+    // A seq that names another op is not trusted: the op is found by its opId.
+    await q.appliedMany(ops.map((o) => ({ opId: o.opId, seq: o.opId === '4' ? ops[0]!.seq : o.seq, result: o.opId })), 2);
+    expect((await q.ops()).map((o) => o.opId)).toEqual(['x']);
+    expect(await q.counts('t')).toEqual({ pending: 0, dead: 0 });
+    expect(await q.counts('other')).toEqual({ pending: 1, dead: 0 });
+    for (const id of ['1', '2', '3', '4']) expect(await q.record(id)).toMatchObject({ status: 'applied', result: id });
+  });
+
   it('settles a batch as applied in one step: each reply remembered, counts exact, an unknown op changes nothing', async () => {
     const q = make();
     for (const id of ['1', '2', '3']) await q.enqueue(op(id));
@@ -188,6 +224,26 @@ describe('IdbQueue durability', () => {
     const second = new IdbQueue('queue-restart');
     expect((await second.ops('t')).map((o) => [o.opId, o.status])).toEqual([['1', 'in-flight'], ['2', 'queued']]);
     expect(await second.take('t', 10)).toMatchObject({ op: { opId: '1', idempotencyKey: 'key-1' } });
+  });
+});
+
+describe('IdbQueue take from the head it found', () => {
+  it('still finds new ops, a revived op, and after the database is deleted and made again (seqs start at 1) its ops', async () => {
+    const q = new IdbQueue('queue-head');
+    for (const id of ['1', '2', '3']) await q.enqueue(op(id));
+    await q.take('t', 1, 2);
+    await q.appliedMany(['1', '2'].map((opId) => ({ opId, result: null })), 1);
+    expect(await q.take('t', 1)).toMatchObject({ op: { opId: '3' } });
+    await q.kill('3', err, 1);
+    await q.enqueue(op('4'));
+    expect(await q.take('t', 1)).toMatchObject({ op: { opId: '4' } });
+    await q.applied('4', null, 1);
+    await q.revive('3', 2);
+    expect(await q.take('t', 2)).toMatchObject({ op: { opId: '3' } });
+    await q.close();
+    await new Promise((resolve, reject) => Object.assign(indexedDB.deleteDatabase('queue-head'), { onsuccess: resolve, onerror: reject }));
+    await q.enqueue(op('new'));
+    expect(await q.take('t', 3)).toMatchObject({ op: { opId: 'new', seq: 1 } });
   });
 });
 

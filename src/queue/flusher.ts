@@ -177,7 +177,7 @@ export class Flusher {
       applied.push({ op, result: one.value, rewrite });
     });
     if (applied.length > 0) {
-      await queue.appliedMany(applied.map(({ op, result, rewrite }) => ({ opId: op.opId, result, rewrite })), env.now());
+      await queue.appliedMany(applied.map(({ op, result, rewrite }) => ({ opId: op.opId, seq: op.seq, result, rewrite })), env.now());
       log.debug('applied batch', { ops: applied.length });
       const { onAppliedBatch, onApplied } = this.o;
       this.tell(async () => {

@@ -1,4 +1,4 @@
-import type { DBSchema, IDBPDatabase, IDBPTransaction, StoreNames } from 'idb';
+import type { DBSchema, IDBPDatabase, IDBPObjectStore, IDBPTransaction, StoreNames } from 'idb';
 import { IdbConnection } from '../idb-connection.js';
 import { storageError, UnknownOpError, VantageError, type ErrorInfo } from '../errors.js';
 import {
@@ -90,15 +90,18 @@ async function bump(tx: AnyTx, key: string, delta: number): Promise<void> {
 /** Keep records of ops that left the queue (all at one time), forgetting the oldest past APPLIED_MEMORY. */
 async function remember(tx: AnyTx, records: DoneOp[]): Promise<void> {
   const done = tx.objectStore('applied');
-  await Promise.all(records.map((record) => done.put(record)));
+  const [count = 0] = await Promise.all([tx.objectStore('meta').get('applied'), ...records.map((record) => done.put(record))]);
   const newest = Math.max(...records.map((r) => r.appliedAt));
-  let kept = ((await tx.objectStore('meta').get('applied')) ?? 0) + records.length;
-  for (let cursor = await done.index('appliedAt').openCursor(); cursor; cursor = await cursor.continue()) {
-    if (kept <= APPLIED_MEMORY.count && cursor.value.appliedAt >= newest - APPLIED_MEMORY.ms) break;
-    await cursor.delete();
-    kept--;
-  }
-  await tx.objectStore('meta').put(kept, 'applied');
+  const kept = count + records.length;
+  // The oldest records past the count and those older than the window: their keys in one read, deleted together
+  // (a cursor would take a request per record, every batch once the memory is full).
+  const byAge = done.index('appliedAt');
+  const [oldest, expired] = await Promise.all([
+    kept > APPLIED_MEMORY.count ? byAge.getAllKeys(null, kept - APPLIED_MEMORY.count) : [],
+    byAge.getAllKeys(IDBKeyRange.upperBound(newest - APPLIED_MEMORY.ms, true)),
+  ]);
+  const forgotten = new Set([...oldest, ...expired]);
+  await Promise.all([...[...forgotten].map((key) => done.delete(key)), tx.objectStore('meta').put(kept - forgotten.size, 'applied')]);
 }
 
 type Stores = StoreNames<QueueSchema>;
@@ -126,6 +129,8 @@ export class IdbQueue implements WriteQueue {
   // Group commit: ops waiting for the next enqueue transaction, and the loop that commits them.
   private gathering: Array<{ op: NewOp; resolve(r: { record: OpRecord; created: boolean }): void; reject(err: unknown): void }> = [];
   private committing: Promise<void> | undefined;
+  // The seq of each table's first op as `take` last found it, per open database (a deleted one starts again at 1).
+  private readonly heads = new WeakMap<object, Map<string, number>>();
 
   /** @param dbName the IndexedDB database the queue lives in; every LiveTable of an origin can share one. */
   constructor(dbName = 'vantage-live-queue') {
@@ -171,7 +176,7 @@ export class IdbQueue implements WriteQueue {
 
   private async enqueueAll(tx: Tx<['ops', 'applied', 'meta']>, ops: NewOp[]): Promise<Array<{ record: OpRecord; created: boolean }>> {
     const byOpId = tx.objectStore('ops').index('opId');
-    const known = await Promise.all(ops.map(async (op) => (await byOpId.get(op.opId)) ?? (await tx.objectStore('applied').get(op.opId))));
+    const known = await Promise.all(ops.map(async (op) => (await Promise.all([byOpId.get(op.opId), tx.objectStore('applied').get(op.opId)])).find(Boolean)));
     const added = new Map<string, OpRecord>();
     const results: Array<{ record: OpRecord; created: boolean } | Promise<{ record: OpRecord; created: boolean }>> = [];
     ops.forEach((op, i) => {
@@ -186,8 +191,8 @@ export class IdbQueue implements WriteQueue {
         (async () => tx.objectStore('ops').add(draft as QueuedOp))().then((seq) => ({ record: { ...draft, seq }, created: true })),
       );
     });
-    const settled = await Promise.all(results);
-    await tallyMany(tx, settled.filter((r) => r.created).map((r) => ({ table: r.record.table, from: undefined, to: 'queued' as const })));
+    // The counts change by the ops added, known already: counted while the adds are under way.
+    const [settled] = await Promise.all([Promise.all(results), tallyMany(tx, [...added.values()].map((op) => ({ table: op.table, from: undefined, to: 'queued' as const })))]);
     return settled;
   }
 
@@ -196,12 +201,17 @@ export class IdbQueue implements WriteQueue {
       const store = tx.objectStore('ops');
       const waitsBehind = deadLetterWalk();
       const ops: QueuedOp[] = [];
+      // Seqs only grow (a revived op gets a new one), so no op of the table can come before the head a take once
+      // found: the scan starts there, not at the front of an index a long drain has filled with deleted entries.
+      const heads = this.heads.get(tx.db) ?? this.heads.set(tx.db, new Map()).get(tx.db)!;
       // Read in chunks rather than step a cursor: one request per chunk instead of one per op. The first chunk is
-      // the head alone, which is all a take reads when the head waits out a backoff (a take follows every write).
-      let chunk = 1;
-      let after = -Infinity;
-      scan: for (;; chunk = max + TAKE_SLACK) {
-        const found = await store.index('tableSeq').getAll(IDBKeyRange.bound([table, after], [table, Infinity], true), chunk);
+      // the head and the op after it, all a take reads when the head waits out a backoff (a take follows every
+      // write) or when a lone op was queued.
+      let chunk = 2;
+      let range = IDBKeyRange.bound([table, heads.get(table) ?? -Infinity], [table, Infinity]);
+      scan: for (let first = true; ; chunk = max + TAKE_SLACK, first = false) {
+        const found = await store.index('tableSeq').getAll(range, chunk);
+        if (first && found[0]) heads.set(table, found[0].seq);
         for (const op of found) {
           if (waitsBehind(op) !== undefined) continue;
           if (ops.length > 0 && (op.nextAttemptAt > now || !joinsBatch(ops, op))) break scan;
@@ -210,7 +220,7 @@ export class IdbQueue implements WriteQueue {
           if (ops.length >= max) break scan;
         }
         if (found.length < chunk) break;
-        after = found[found.length - 1]!.seq;
+        range = IDBKeyRange.bound([table, found[found.length - 1]!.seq], [table, Infinity], true);
       }
       await Promise.all(ops.map((op) => store.put(op)));
       return ops.length === 0 ? undefined : max > 1 ? { op: ops[0]!, ops } : { op: ops[0]! };
@@ -221,19 +231,24 @@ export class IdbQueue implements WriteQueue {
   appliedMany(items: AppliedItem[], now: number): Promise<void> {
     return this.write(['ops', 'applied', 'meta'], 'relaxed', async (tx) => {
       const store = tx.objectStore('ops');
-      const found = await Promise.all(items.map(({ opId }) => store.index('opId').get(opId)));
-      const ops = found.map((op, i) => op ?? unknownOp(items[i]!.opId));
-      await Promise.all(ops.map((op) => store.delete(op.seq)));
-      await tallyMany(tx, ops.map((op) => ({ table: op.table, from: op.status, to: undefined })));
+      const ops = (await findTaken(store, items)).map((op, i) => op ?? unknownOp(items[i]!.opId));
       // An insertReturnId ends its batch (joinsBatch): the ops it rewrites all come after every op settled here.
-      for (const [i, { rewrite }] of items.entries()) {
-        if (!rewrite) continue;
-        for (let cursor = await store.index('tableSeq').openCursor(tableRange(ops[i]!.table)); cursor; cursor = await cursor.continue()) {
-          const changed = rewriteId(cursor.value, rewrite);
-          if (changed !== cursor.value) await cursor.update(changed);
+      const rewrites = async () => {
+        for (const [i, { rewrite }] of items.entries()) {
+          if (!rewrite) continue;
+          for (let cursor = await store.index('tableSeq').openCursor(tableRange(ops[i]!.table)); cursor; cursor = await cursor.continue()) {
+            const changed = rewriteId(cursor.value, rewrite);
+            if (changed !== cursor.value) await cursor.update(changed);
+          }
         }
-      }
-      await remember(tx, items.map(({ result }, i) => ({ status: 'applied', opId: ops[i]!.opId, table: ops[i]!.table, kind: ops[i]!.kind, id: opTarget(ops[i]!), result, appliedAt: now })));
+      };
+      // The steps touch different records, so their requests go together; the deletes are made first.
+      await Promise.all([
+        ...seqRuns(ops.map((op) => op.seq)).map((run) => store.delete(run)),
+        tallyMany(tx, ops.map((op) => ({ table: op.table, from: op.status, to: undefined }))),
+        rewrites(),
+        remember(tx, items.map(({ result }, i) => ({ status: 'applied', opId: ops[i]!.opId, table: ops[i]!.table, kind: ops[i]!.kind, id: opTarget(ops[i]!), result, appliedAt: now }))),
+      ]);
     });
   }
 
@@ -369,6 +384,36 @@ function abortQuietly(tx: { abort(): void }): void {
 
 function unknownOp(opId: string): never {
   throw new UnknownOpError(opId);
+}
+
+/**
+ * The ops of `items`, in their order (undefined: not in the queue). Items that
+ * say their seq are read in one request over the span of their seqs (a batch's
+ * are usually consecutive), the others, and any where the span is mostly other
+ * ops, one lookup each.
+ */
+async function findTaken(store: IDBPObjectStore<QueueSchema, Stores[], 'ops', 'readwrite'>, items: AppliedItem[]): Promise<Array<QueuedOp | undefined>> {
+  const seqs = items.flatMap(({ seq }) => (seq === undefined ? [] : [seq]));
+  const [low, high] = [Math.min(...seqs), Math.max(...seqs)];
+  const span = seqs.length < 2 || high - low >= 4 * seqs.length ? [] : await store.getAll(IDBKeyRange.bound(low, high));
+  const bySeq = new Map(span.map((op) => [op.seq, op]));
+  return Promise.all(items.map(async ({ opId, seq }) => {
+    const op = seq === undefined ? undefined : bySeq.get(seq);
+    return op?.opId === opId ? op : store.index('opId').get(opId);
+  }));
+}
+
+/** Keys as few ranges as cover exactly them: integers in a row are one range. */
+function seqRuns(seqs: number[]): IDBKeyRange[] {
+  const sorted = [...seqs].sort((a, b) => a - b);
+  const runs: IDBKeyRange[] = [];
+  for (let i = 0; i < sorted.length; ) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
+    runs.push(IDBKeyRange.bound(sorted[i], sorted[j]));
+    i = j + 1;
+  }
+  return runs;
 }
 
 function tableRange(table: string): IDBKeyRange {

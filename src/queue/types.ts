@@ -93,6 +93,8 @@ export interface AppliedItem {
   opId: string;
   result: unknown;
   rewrite?: IdRewrite;
+  /** The op's seq as it was taken, if known: the queue then finds it by its key, not by a lookup of its opId. */
+  seq?: number;
 }
 
 /** An insertReturnId's temporary id and the master's id for the row, rewritten in the ops that followed it. */
