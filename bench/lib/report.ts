@@ -164,10 +164,6 @@ export function renderMarkdown(r: Results, separate: SeparateRun[] = []): string
     const kb = (n: number) => `${(n / 1000).toFixed(1)} kB`;
     p('## What an app ships', '', `The page entry (\`vantage-live/page\`) is ${kb(r.sizes.page.gzipBytes)} gzipped (${kb(r.sizes.page.bytes)} minified); the worker entry (\`vantage-live/worker\`) ${kb(r.sizes.worker.gzipBytes)} gzipped (${kb(r.sizes.worker.bytes)} minified). How: each entry bundled with its dependencies by Vite in library mode, minified, then gzipped (bench/lib/sizes.ts).`, '');
   }
-  if (r.sizes) {
-    const kb = (n: number) => `${(n / 1000).toFixed(1)} kB`;
-    p('## What an app ships', '', `The page entry (\`vantage-live/page\`) is ${kb(r.sizes.page.gzipBytes)} gzipped (${kb(r.sizes.page.bytes)} minified); the worker entry (\`vantage-live/worker\`) ${kb(r.sizes.worker.gzipBytes)} gzipped (${kb(r.sizes.worker.bytes)} minified). How: each entry bundled with its dependencies by Vite in library mode, minified, then gzipped (bench/lib/sizes.ts).`, '');
-  }
 
   const prev = r.previous;
   p(
