@@ -506,12 +506,14 @@ export class LiveTable implements TableLike {
     await this.stored();
     const prefix = `${this.cacheKey}/`;
     const found = (entry: CachedRows | undefined) => (entry && !entry.stale ? entry.rows.find(([rowId]) => rowId === id)?.[1] : undefined);
-    const [byId, all, infos = []] = await Promise.all([this.cache.get(this.idCacheKey(id)), this.cache.get(`${prefix}all`), this.cache.inspect?.(prefix)]);
+    // Only fresh entries can give the version, and listing them does not read every cached row (a cache can hold thousands).
+    const fresh = this.cache.freshKeys?.(prefix) ?? this.cache.inspect?.(prefix).then((infos) => infos.filter((i) => !i.stale).map((i) => i.key));
+    const [byId, all, keys = []] = await Promise.all([this.cache.get(this.idCacheKey(id)), this.cache.get(`${prefix}all`), fresh]);
     const direct = found(byId) ?? found(all);
     if (direct) return direct;
-    for (const info of infos) {
-      if (info.stale || info.key === this.idCacheKey(id) || info.key === `${prefix}all`) continue;
-      const row = found(await this.cache.get(info.key));
+    for (const key of keys) {
+      if (key === this.idCacheKey(id) || key === `${prefix}all`) continue;
+      const row = found(await this.cache.get(key));
       if (row) return row;
     }
     return undefined;

@@ -34,6 +34,17 @@ describe.each(backends)('the cache contract: %s', (_name, make) => {
     for (const key of ['tt/page_1', 'u/page_1', 's/page_1']) expect((await cache.get(key))?.stale).toBeFalsy();
   });
 
+  it('lists the fresh entries of a table without their rows: not those invalidated, raced, or of another table', async () => {
+    const cache = make();
+    await cache.put('t/page_1', { rows: [['a', { id: 'a' }]], fetchedAt: 1 });
+    const raced = await cache.generation('t/');
+    await cache.invalidatePrefix('t/');
+    await cache.put('t/page_2', { rows: [['b', { id: 'b' }]], fetchedAt: 2 });
+    await cache.put('t/page_3', { rows: [['c', { id: 'c' }]], fetchedAt: 2, generation: raced });
+    await cache.put('tt/page_1', { rows: [['d', { id: 'd' }]], fetchedAt: 2 });
+    expect(await cache.freshKeys!('t/')).toEqual(['t/page_2']);
+  });
+
   it('stores rows loaded under an older generation as stale: they raced an invalidation', async () => {
     const cache = make();
     const before = await cache.generation('t/');

@@ -3,6 +3,7 @@ import { addForm } from './add-form.js';
 import { mountDeadLetters } from './dead-letters.js';
 import { h } from './dom.js';
 import { opLabel, reason } from './format.js';
+import { mountEventLog } from './event-log.js';
 import { mountInspector } from './inspector.js';
 import { mountOfflinePanel } from './offline-panel.js';
 import { mountProductList } from './product-list.js';
@@ -24,6 +25,8 @@ export function mountApp(root: HTMLElement, { live, persisted, onUpdateWaiting }
     if (e.type === 'dead') toasts.show(`The master refused ${opLabel(e.op)}: ${reason(e.error)}`, 'bad');
   });
 
+  const aside = h('aside', { class: 'side-column' });
+  const eventLog = mountEventLog(live); // listening from the start: the log shows the first read too
   root.replaceChildren(
     h('header', { class: 'top' }, h('div', { class: 'brand' }, h('img', { src: '/icon.svg', alt: '', width: 28, height: 28 }), h('h1', {}, 'vantage-live')), status.el, session.auth ? signOutControl(session.user) : null),
     updateBanner(onUpdateWaiting),
@@ -45,8 +48,13 @@ export function mountApp(root: HTMLElement, { live, persisted, onUpdateWaiting }
         mountDeadLetters(live, writeError),
         list.el,
       ),
-      h('aside', { class: 'side-column' }, mountOfflinePanel(live, () => window.vantageInfo()), mountSimulatePanel(list.settledRows, { pendingIds: list.pendingIds, flush: () => live.flush() }), mountInspector(live)),
+      aside,
     ),
     toasts.el,
   );
+  // The side panels start with calls of their own to the worker (info, the queue, the cache's entries): they wait for
+  // the list's first page, and its frame, so an offline start shows the products first.
+  const mountSide = () =>
+    aside.replaceChildren(mountOfflinePanel(live, () => window.vantageInfo()), mountSimulatePanel(list.settledRows, { pendingIds: list.pendingIds, flush: () => live.flush() }), mountInspector(live, eventLog));
+  void list.shown.finally(() => requestAnimationFrame(() => setTimeout(mountSide)));
 }

@@ -45,7 +45,10 @@ export async function connect(signedIn: () => Promise<void>): Promise<Connection
     };
     waiting.forEach((l) => l(activate));
   });
-  await workbox.register();
+  // A page the worker already controls need not wait for the update check (offline, it waits for the network to fail).
+  const registered = workbox.register();
+  if (navigator.serviceWorker.controller) registered.catch((err: unknown) => console.warn('service worker update check failed', err));
+  else await registered;
   await navigator.serviceWorker.ready;
   await signedIn();
   const live = connectLiveTable('products');

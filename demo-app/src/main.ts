@@ -30,8 +30,10 @@ window.vantageReady = (async () => {
   live.subscribe((e) => {
     if (e.type === 'stream') [window.streamState, heard] = [e.state, true];
   });
-  const state = (await workerInfo()).tables.find((t) => t.name === 'products')?.stream ?? 'closed';
-  if (!heard) window.streamState = state;
+  // Not awaited: the products go on screen without waiting for the worker's whole report.
+  void workerInfo().then((info) => {
+    if (!heard) window.streamState = info.tables.find((t) => t.name === 'products')?.stream ?? 'closed';
+  }, () => {});
   // `?ui=off`: the tour CLI drives `window.live` alone, so the app's own reads do not warm the cache under it.
   if (new URLSearchParams(location.search).get('ui') === 'off') app.textContent = 'Driven through window.live by the demo tour.';
   else mountApp(app, connection, session);

@@ -38,6 +38,8 @@ export interface ProductList {
   pendingIds(): Id[];
   /** Read the current page again, now. */
   reload(): Promise<void>;
+  /** Settles once the first read is on screen (its rows, or why there are none). */
+  shown: Promise<void>;
 }
 
 /**
@@ -164,9 +166,10 @@ export function mountProductList(live: LiveTableClient, opts: ProductListOptions
   addEventListener('online', () => reads.request());
   live.subscribe((e) => CHANGES.has(e.type) && reads.request());
   render();
-  void reads.now();
+  const shown = reads.now();
 
   return {
+    shown,
     el,
     settledRows: () => (last?.result ? last.result.rows.filter(([id]) => !last!.result!.pendingIds.includes(id)) : []),
     pendingIds: () => last?.result?.pendingIds.filter((id) => !last!.result!.conflicts.some((c) => c.id === id)) ?? [],

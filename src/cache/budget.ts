@@ -25,6 +25,9 @@ export interface EntryUse {
   bytes: number;
   /** Epoch ms of the last read (or the put, for an entry not read since). */
   readAt: number;
+  /** The entry's freshness marks as stored (absent in uses written before they were kept): see `isStale`. */
+  generation?: number;
+  stale?: boolean;
 }
 
 /** An entry's size as stored: its rows as UTF-8 JSON, the form structured clone keeps them in, near enough. */

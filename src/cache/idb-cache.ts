@@ -118,7 +118,7 @@ export class IdbCache implements Cache {
       const stale = !!rows.stale || (rows.generation ?? current) < current;
       const old = await tx.objectStore('uses').get(key);
       await tx.objectStore('entries').put({ key, rows: rows.rows, fetchedAt: rows.fetchedAt, stale, generation: current });
-      await tx.objectStore('uses').put({ bytes, readAt: this.now() }, key);
+      await tx.objectStore('uses').put({ bytes, readAt: this.now(), generation: current, stale }, key);
       this.touched.delete(key);
       await this.writeTouches(tx);
       await tx.done;
@@ -178,6 +178,17 @@ export class IdbCache implements Cache {
 
   async generation(prefix: string): Promise<number> {
     return (await (await this.conn.get()).get('generations', prefix)) ?? 0;
+  }
+
+  async freshKeys(prefix: string): Promise<string[]> {
+    const tx = (await this.conn.get()).transaction(['uses', 'generations']);
+    const [keys, uses, current = 0] = await Promise.all([
+      tx.objectStore('uses').getAllKeys(prefixRange(prefix)),
+      tx.objectStore('uses').getAll(prefixRange(prefix)),
+      tx.objectStore('generations').get(tableOf(prefix)),
+    ]);
+    // A use written before uses kept the marks may be fresh: it is listed, and its entry tells.
+    return keys.filter((_, i) => uses[i]!.generation === undefined || !isStale(uses[i]!, current));
   }
 
   async inspect(prefix = ''): Promise<CacheEntryInfo[]> {

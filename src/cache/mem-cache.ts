@@ -60,6 +60,10 @@ export class MemCache implements Cache {
     return this.current(prefix);
   }
 
+  async freshKeys(prefix: string): Promise<string[]> {
+    return [...this.entries].filter(([key, e]) => key.startsWith(prefix) && !isStale(e, this.current(tableOf(key)))).map(([key]) => key);
+  }
+
   async inspect(prefix = ''): Promise<CacheEntryInfo[]> {
     const pinned = new Set([...this.pinned.values()].flatMap((p) => p.keys));
     return [...this.entries]

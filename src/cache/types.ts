@@ -39,6 +39,8 @@ export interface Cache {
   invalidatePrefix(prefix: string): Promise<void>;
   /** The current generation of a table (`prefix`: its `${cacheKey}/`); read it before loading rows and pass it to `put`. */
   generation(prefix: string): Promise<number>;
+  /** The keys of the fresh entries under `prefix` (a table's), read without their rows: where a write looks for its row's version. */
+  freshKeys?(prefix: string): Promise<string[]>;
   /** Every entry under `prefix` (all when omitted), without its rows: for inspectors. */
   inspect?(prefix?: string): Promise<CacheEntryInfo[]>;
   /** Change the byte budget (caches with a budget); takes effect at the next put. */

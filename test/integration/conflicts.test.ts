@@ -1,6 +1,6 @@
 import 'fake-indexeddb/auto';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ConflictError, IdbQueue, LiveTable, MemCache, mergeFields, RestTable, type LiveTableEvent, type LiveTableOptions, type Row } from '../../src/index.js';
+import { ConflictError, IdbCache, IdbQueue, LiveTable, MemCache, mergeFields, RestTable, type LiveTableEvent, type LiveTableOptions, type Row } from '../../src/index.js';
 import { recordingFetch, TestMaster } from '../support/master.js';
 
 const retryPolicy = { baseMs: 20, capMs: 200 };
@@ -55,6 +55,19 @@ describe('versions on the wire', () => {
     await blind.table.patch('b', { price: 9 });
     expect(blind.net.writes()[0]!.ifMatch).toBeUndefined();
     expect(await rowOf('b')).toEqual({ id: 'b', name: 'Brioche au beurre', price: 9 });
+  });
+
+  it('finds the version in any fresh page of an IndexedDB cache, and none once a change made the pages stale', async () => {
+    const net = recordingFetch();
+    const table = new LiveTable(new RestTable(master.api, 'products', { fetch: net.fetch }), 'products', new IdbCache(`conflicts-cache-${process.pid}-${++dbSeq}`), {
+      queue: new IdbQueue(`conflicts-${process.pid}-${++dbSeq}`), retryPolicy, masterIpp: 2,
+    });
+    tables.push(table);
+    const c = (await table.read({ page: 2 })).rows.find(([id]) => id === 'c')![1];
+    await table.patch('c', { price: 16 });
+    expect(net.writes()[0]!.ifMatch).toBe(`"${c._version}"`);
+    await table.patch('c', { price: 17 }); // the first write made page 2 stale: sent unchecked, after it
+    expect(net.writes()[1]!.ifMatch).toBeUndefined();
   });
 
   it('a write queued behind another to the same row is checked against the version that write got, not a stale one', async () => {
