@@ -6,7 +6,7 @@
  * page-answered read compared with the worker's answer over the same cache.
  */
 import 'fake-indexeddb/auto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { IdbCache } from '../src/cache/idb-cache.js';
 import type { CachedRows } from '../src/cache/types.js';
 import { openPlanDbs, readFresh } from '../src/bridge/page-idb.js';
@@ -321,6 +321,16 @@ describe('the page path and the worker path over the same cache, in Node', () =>
     expect(fromPage).toEqual(fromWorker);
     expect(fromPage[0]).toMatchObject({ source: 'cache', stale: false, revalidating: false, pendingIds: [], conflicts: [] });
     expect((fromPage[0] as ReadResult).rows[0]![1].name).toBe(`${w.user('alice')}'s Apple Pie`);
+  });
+
+  it('asks for the plan as a tab connects, so that its first read of a cached page can be answered in the page', async () => {
+    const w = worker();
+    const a = w.tab();
+    await signIn(w.user('alice'), a.bridge);
+    await a.products.read({ page: 1 });
+    const b = w.tab();
+    await vi.waitFor(() => expect(b.sent()).toBe(1)); // the plan, asked before any read
+    await untilPageAnswers(b);
   });
 
   it('shows a write made in another tab between two reads, as the worker does, queued and then applied', async () => {

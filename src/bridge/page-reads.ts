@@ -60,7 +60,7 @@ export class PageReads {
    * page cannot read this table, and for an input the worker must refuse.
    */
   keyOf(method: 'read' | 'readOne', arg: unknown): string | undefined {
-    if (this.plan === undefined) void this.ask();
+    this.warm();
     const plan = this.plan;
     if (!plan) return undefined;
     if (method === 'read') return readKey(plan.cacheKey, plan.masterIpp, arg as Partial<PageRequest> | undefined)?.key;
@@ -135,6 +135,11 @@ export class PageReads {
     this.resets++;
     this.plan = undefined;
     this.changed();
+  }
+
+  /** Ask for the plan now, if it is not known, so that it (and its databases) may be ready by the first read. */
+  warm(): void {
+    if (this.plan === undefined) void this.ask();
   }
 
   private async ask(): Promise<void> {

@@ -258,6 +258,7 @@ function pageReadsOf(name: string, opts: ConnectOptions): PageReads | undefined 
     maxEntries: typeof opts.pageReads === 'object' ? opts.pageReads.maxEntries : undefined,
   });
   tables.set(name, reads);
+  reads.warm();
   const channel = new BroadcastChannel(EVENTS_CHANNEL);
   channel.onmessage = ({ data }: MessageEvent<ChannelMessage>) => {
     if ('session' in data) forgetReads(container);
@@ -350,7 +351,8 @@ export function keepFlushing(opts: BridgeOptions = {}): () => void {
     void callWorker({ kind }, kind, opts).catch((err) => log.warn(`${kind} not sent to the worker`, { error: String(err) }));
   const pending = new Map<string, number>();
   let progressAt = env.now();
-  void workerInfo(opts).then((info) => info.tables.forEach((t) => pending.has(t.name) || pending.set(t.name, t.pending)), () => {});
+  // What waits is asked at the first check, not at once: a page that starts has reads to make first.
+  let asked = false;
   const channel = new BroadcastChannel(EVENTS_CHANNEL);
   channel.onmessage = ({ data }: MessageEvent<ChannelMessage>) => {
     if (!('event' in data)) return;
@@ -361,6 +363,10 @@ export function keepFlushing(opts: BridgeOptions = {}): () => void {
   let cancel = () => {};
   const check = () => {
     cancel = env.setTimer(check, NUDGE_AFTER_MS / 2);
+    if (!asked) {
+      asked = true;
+      void workerInfo(opts).then((info) => info.tables.forEach((t) => pending.has(t.name) || pending.set(t.name, t.pending)), () => {});
+    }
     const waiting = [...pending.values()].some((n) => n > 0);
     if (!waiting || !env.isOnline() || env.now() - progressAt < NUDGE_AFTER_MS) return;
     progressAt = env.now();
