@@ -267,6 +267,12 @@ export const fanoutReport: FigureReport<FanoutLevel[]> = {
       'the `NOTIFY` out of the transaction would lose a notification when a master dies between the two. What is left at 10,000 is one ' +
       'socket write per connection per batch (58% of a master’s samples, most of it the kernel’s loopback TCP path): 10,000 system calls ' +
       'a round on 2 cores shared by both masters, the subscriber processes and Postgres. Fewer rounds means longer batches, a latency trade.',
+    '**Third round (2026-11-26), quiet machine.** This figure alone at 10,000 gave p99 325 and 328 ms (p50 94 and 98 ms, write p50 18 ms), ' +
+      'the full run above 411 ms. `top` during the writes: the two masters at 35–75% of a core each, the two subscriber processes at 30–70% ' +
+      'each, both cores busy; so a quarter to a half of the machine goes to reading the 10,000 streams, which a real deployment does ' +
+      'elsewhere. Tried and left out: a large topic’s batches starting at most every 100 ms (half the writes per connection) gave p99 351 ' +
+      'ms and p50 138: at 20 writes/s a batch already goes out before the next, and what a change waits for is the sweep over 5,000 ' +
+      'connections on a shared core, not the number of sweeps.',
   ],
   summary: (levels) =>
     levels.map((f) => ({

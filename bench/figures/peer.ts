@@ -383,6 +383,13 @@ export const peerReport: FigureReport<PeerResult> = {
     '8 in flight; TanStack: `mutate` until its persisted record holds them all), the tab reloaded offline, then the context goes online; ' +
     'timed in Node from going online until the master’s `/admin/stats` counted N more writes (polled every 25 ms), then every id checked ' +
     'on the master. A lost or duplicated vantage-live write fails the run; the peer’s are reported.',
+  notes: [
+    'In the first run of this figure (c15a04a, 2026-11-26) vantage-live was ready 152 ms after navigation and read its first page 12 ms ' +
+      'later: the bench page waited for the worker’s update check and for its whole `info` report, `keepFlushing` asked for that report ' +
+      'as the page started, and a tab asked for its read plan only at its first read, which then crossed the bridge. Now the page is ready ' +
+      'without those waits, keepFlushing asks at its first check, and a tab asks for its plan as it connects. TanStack Query is ready when ' +
+      'its whole persisted client is restored, so its first read costs nothing after that, and its ready time grows with what it persisted.',
+  ],
   summary: (r) => {
     const rows = [];
     for (const pages of [...new Set(r.reloads.map((x) => x.cachedPages))]) {
