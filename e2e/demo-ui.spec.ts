@@ -75,6 +75,15 @@ test('the list shows the first page from the master and pages through thousands 
   await expect(page.getByTestId('product-row').first()).toHaveAttribute('data-id', 'a');
 });
 
+test('a page number being typed is not undone when the list reads again after a change', async ({ context, master }) => {
+  const page = await openDemo(context, master.url);
+  await expect(page.getByTestId('product-row')).toHaveCount(3);
+  await page.getByTestId('page-input').fill('7');
+  expect((await master.api('/api/products/a', { method: 'PATCH', body: { name: 'Apple Tart' } })).status).toBe(200);
+  await expect(row(page, 'a').getByTestId('row-name')).toHaveText('Apple Tart'); // the list read page 1 again
+  await expect(page.getByTestId('page-input')).toHaveValue('7');
+});
+
 test('seeding 5,000 rows from the simulate panel makes a hundred pages to scroll', async ({ context, master }) => {
   const page = await openDemo(context, master.url);
   await openPanel(page, 'simulate');

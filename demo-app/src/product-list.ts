@@ -105,7 +105,8 @@ export function mountProductList(live: LiveTableClient, opts: ProductListOptions
 
   const render = () => {
     const page = currentPage();
-    pageInput.value = String(page);
+    // A re-read (another tab's change, the feed) must not undo a page number being typed.
+    if (document.activeElement !== pageInput) pageInput.value = String(page);
     prev.disabled = page <= 1;
     const full = !last?.result || last.result.rows.length >= PAGE_SIZE;
     next.disabled = nextBottom.disabled = !full;
