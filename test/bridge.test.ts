@@ -6,11 +6,11 @@
 import 'fake-indexeddb/auto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { IdbQueue } from '../src/queue/idb-queue.js';
-import { callWorker, connectLiveTable, hostLiveStream } from '../src/page.js';
+import { callWorker, connectLiveTable, hostLiveStream, subscribeTable } from '../src/page.js';
 import { serveLiveTables, type WorkerScope } from '../src/worker.js';
 import { BridgeTimeoutError, jsonServerAdapter, LiveTable, ManualLiveStream, MemCache, MasterRejectedError, RestTable, type LiveEvent, type TableLike } from '../src/index.js';
 import type { LockManagerLike } from '../src/bridge/leader.js';
-import { PROTOCOL_VERSION, type PortMessage, type WorkerInfo } from '../src/bridge/protocol.js';
+import { EVENTS_CHANNEL, PROTOCOL_VERSION, type PortMessage, type WorkerInfo } from '../src/bridge/protocol.js';
 import { ManualEnv } from './support/manual-env.js';
 import { productsMaster } from './support/tables.js';
 
@@ -258,6 +258,34 @@ describe('the change feed leader (item 10)', () => {
     expect(heard).toEqual(ids);
     // The first event goes at once; the 49 that arrived meanwhile go together in the next call.
     expect(invalidations).toBe(2);
+  });
+});
+
+describe('the events channel in a page', () => {
+  it('is one channel object however many listen, every listener hearing every message, and closed when the last stops', async () => {
+    const Real = globalThis.BroadcastChannel;
+    const opened: BroadcastChannel[] = [];
+    globalThis.BroadcastChannel = class extends Real {
+      constructor(name: string) {
+        super(name);
+        if (name === EVENTS_CHANNEL) opened.push(this);
+      }
+    };
+    try {
+      const heard: string[] = [];
+      const stops = ['a', 'b', 'c'].map((who) => subscribeTable('products', (e) => void heard.push(`${who}:${e.type}`)));
+      expect(opened).toHaveLength(1);
+      const worker = new Real(EVENTS_CHANNEL);
+      worker.postMessage({ table: 'products', event: { type: 'invalidated', prefix: 'products/', reason: 'event' } });
+      await until(async () => heard.length === 3);
+      expect(heard).toEqual(['a:invalidated', 'b:invalidated', 'c:invalidated']);
+      stops.forEach((stop) => stop());
+      subscribeTable('products', () => {})();
+      expect(opened).toHaveLength(2); // the last stop closed the first; a new listener opened another
+      worker.close();
+    } finally {
+      globalThis.BroadcastChannel = Real;
+    }
   });
 });
 

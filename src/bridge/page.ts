@@ -8,6 +8,7 @@ import type { OfflineStatus, PageRange, PrefetchEvent, PrefetchOptions, Prefetch
 import { defaultEnv, type Env } from '../env.js';
 import { aboutOp, BridgeTimeoutError, InvalidInputError, NoServiceWorkerError, ProtocolMismatchError } from '../errors.js';
 import type { LiveTableEvent, ReadOptions, ReadResult } from '../live-table.js';
+import { Listeners } from '../listeners.js';
 import { logFilter, logger } from '../log.js';
 import type { PendingOp } from '../queue/table-queue.js';
 import type { QueuedOp } from '../queue/types.js';
@@ -259,12 +260,10 @@ function pageReadsOf(name: string, opts: ConnectOptions): PageReads | undefined 
   });
   tables.set(name, reads);
   reads.warm();
-  const channel = new BroadcastChannel(EVENTS_CHANNEL);
-  channel.onmessage = ({ data }: MessageEvent<ChannelMessage>) => {
+  hearChannel((data) => {
     if ('session' in data) forgetReads(container);
     else if (data.table === name) reads.hear(data.event);
-  };
-  (channel as { unref?: () => void }).unref?.(); // Node: a test's process may end with the channel open
+  });
   // Another worker may have another cache; a page back from the back/forward cache or frozen missed events.
   const events = container as Partial<Pick<EventTarget, 'addEventListener'>>;
   events.addEventListener?.('controllerchange', () => forgetReads(container));
@@ -327,11 +326,31 @@ function prefetchThrough(
 
 /** Hear one table's events, from whichever tab or worker caused them. Survives worker restarts: the channel is not tied to a worker. */
 export function subscribeTable(table: string, listener: (e: LiveTableEvent) => void): () => void {
-  const channel = new BroadcastChannel(EVENTS_CHANNEL);
-  channel.onmessage = ({ data }: MessageEvent<ChannelMessage>) => {
+  return hearChannel((data) => {
     if ('event' in data && data.table === table) listener(data.event);
+  });
+}
+
+// One channel per tab for what the worker broadcasts, however many listen in it: each channel object would receive,
+// and copy, every message on its own (a React app has one listener per hook), and its listener would wait behind the others'.
+let channel: { close(): void } | undefined;
+const channelListeners = new Listeners<ChannelMessage>('channel message');
+
+/** Hear every message of the events channel; returns the function that stops. */
+function hearChannel(listener: (data: ChannelMessage) => void): () => void {
+  if (!channel) {
+    const opened = new BroadcastChannel(EVENTS_CHANNEL);
+    opened.onmessage = ({ data }: MessageEvent<ChannelMessage>) => void channelListeners.emit(data);
+    (opened as { unref?: () => void }).unref?.(); // Node: a test's process may end with the channel open
+    channel = opened;
+  }
+  const remove = channelListeners.add(listener);
+  return () => {
+    remove();
+    if (channelListeners.size > 0) return;
+    channel?.close();
+    channel = undefined;
   };
-  return () => channel.close();
 }
 
 /** How long pending writes may go without any sign of progress before a page nudges the worker. */
@@ -353,13 +372,12 @@ export function keepFlushing(opts: BridgeOptions = {}): () => void {
   let progressAt = env.now();
   // What waits is asked at the first check, not at once: a page that starts has reads to make first.
   let asked = false;
-  const channel = new BroadcastChannel(EVENTS_CHANNEL);
-  channel.onmessage = ({ data }: MessageEvent<ChannelMessage>) => {
+  const stopHearing = hearChannel((data) => {
     if (!('event' in data)) return;
     const { type } = data.event;
     if (data.event.type === 'queue') pending.set(data.table, data.event.pending);
     if (type === 'queue' || type === 'applied' || type === 'retrying' || type === 'dead') progressAt = env.now();
-  };
+  });
   let cancel = () => {};
   const check = () => {
     cancel = env.setTimer(check, NUDGE_AFTER_MS / 2);
@@ -377,7 +395,7 @@ export function keepFlushing(opts: BridgeOptions = {}): () => void {
   addEventListener('online', onOnline);
   return () => {
     cancel();
-    channel.close();
+    stopHearing();
     removeEventListener('online', onOnline);
   };
 }
@@ -441,11 +459,10 @@ export function provideCredentials(getToken: () => string | undefined | Promise<
     void Promise.resolve(getToken())
       .then((token) => (token === undefined ? undefined : setCredentials(token, opts)))
       .catch((err) => log.warn('credentials not handed to the worker', { error: String(err) }));
-  const channel = new BroadcastChannel(EVENTS_CHANNEL);
-  channel.onmessage = ({ data }: MessageEvent<ChannelMessage>) => {
+  const stop = hearChannel((data) => {
     if ('event' in data && data.event.type === 'auth' && data.event.state === 'required') hand();
-  };
+  });
   // A worker that paused before this page started listening is answered too.
   void workerInfo(opts).then((info) => info.tables.some((t) => t.authRequired) && hand(), () => {});
-  return () => channel.close();
+  return stop;
 }
