@@ -74,6 +74,14 @@ export const invalidationReport: FigureReport<InvalidationResult> = {
   how: () =>
     'tab A leads the change feed (SSE); tab B listens with `window.live.subscribe`. Both timestamps are Node’s `performance.now()`: ' +
     'before the PATCH, and when tab B’s listener calls a function exposed with `page.exposeFunction` (no polling). The path: master → SSE → ' +
-    'tab A → worker (`ingest`, the table’s entries marked stale) → BroadcastChannel → tab B → CDP binding → Node (the last hop adds about a millisecond).',
+    'tab A → worker (`ingest`, the table’s entries marked stale) → BroadcastChannel → tab B → CDP binding → Node (the last hop adds 1 to 3 ms).',
+  notes: [
+    '**Slower than the 7.8 ms of 8f82628, not explained yet (2026-11-26).** A probe timed each hop in the same flow, median ms from the ' +
+      'PATCH: the master’s response 4.8, the event in the leader tab 6.2, the invalidation done and `invalidated` posted by the worker ' +
+      '9.1, heard in tab B 11.3–12.4, in Node 14.2 (the CDP binding hop alone about 2.9). A worker posting on a quiet channel reaches a ' +
+      'tab in 1.0–1.2 ms, also when IndexedDB work or a busy thread follows the post, and the worker’s flush after each call is not the ' +
+      'cause either. Each tab now keeps one BroadcastChannel for all its listeners (it had one per `subscribe`, hook, page reads, ' +
+      '`keepFlushing`): tab B heard about 1 ms sooner in the probe.',
+  ],
   summary: (r) => [{ ...vs('invalidation', '4 master change → second tab told', r.toSecondTab, 'for scale, not an alternative: the PATCH’s own response', r.patchResponse), ratioP50: '', ratioP95: '' }],
 };
