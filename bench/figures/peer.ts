@@ -262,11 +262,7 @@ async function until<A>(page: Page, condition: (arg: A) => Promise<boolean>, arg
 
 async function liveWrites(h: Harness, n: number, progress: Progress): Promise<PeerWrites> {
   const prefix = `pl${n}-${Date.now().toString(36)}-`;
-  const before = { writes: (await h.stats()).writes, total: await h.total() };
-  const ctx = await h.newContext();
-  const page = await openLiveServed(h, ctx);
-  await ctx.setOffline(true);
-  await page.waitForFunction(() => !navigator.onLine);
+  const { before, ctx, page } = await offlineWith(h, openLiveServed);
   const queueMs = await page.evaluate(
     async ({ n, prefix }) => {
       let next = 0;
@@ -290,11 +286,7 @@ async function liveWrites(h: Harness, n: number, progress: Progress): Promise<Pe
 
 async function tanstackWrites(h: Harness, n: number, progress: Progress): Promise<PeerWrites> {
   const prefix = `pt${n}-${Date.now().toString(36)}-`;
-  const before = { writes: (await h.stats()).writes, total: await h.total() };
-  const ctx = await h.newContext();
-  const page = await openTanstack(h, ctx);
-  await ctx.setOffline(true);
-  await page.waitForFunction(() => !navigator.onLine);
+  const { before, ctx, page } = await offlineWith(h, openTanstack);
   const queueMs = await page.evaluate(
     async ({ n, prefix }) => {
       const t = performance.now();
@@ -313,6 +305,16 @@ async function tanstackWrites(h: Harness, n: number, progress: Progress): Promis
   progress(`  10 TanStack Query ${n} queued offline in ${(queueMs / 1000).toFixed(1)} s; reloaded offline, ${queuedAfterReload} restored paused; going online`);
   const drained = await drainToMaster(h, ctx, n, before);
   return { library: 'TanStack Query', writes: n, queueMs, queuedAfterReload, ...(await tally(h, drained, n, prefix)) };
+}
+
+/** The master's counts before a writes run, and a fresh context with `open`'s page in it, gone offline. */
+async function offlineWith(h: Harness, open: (h: Harness, ctx: BrowserContext) => Promise<Page>) {
+  const before = { writes: (await h.stats()).writes, total: await h.total() };
+  const ctx = await h.newContext();
+  const page = await open(h, ctx);
+  await ctx.setOffline(true);
+  await page.waitForFunction(() => !navigator.onLine);
+  return { before, ctx, page };
 }
 
 interface Drained {

@@ -64,39 +64,16 @@ export async function prepareSite(): Promise<string> {
   writeFileSync(join(dir, 'bench/wb/index.html'), WORKBOX_HTML);
   writeFileSync(join(dir, 'bench/wb/register.js'), WORKBOX_REGISTER_JS);
   writeFileSync(join(dir, 'bench/live.html'), LIVE_HTML);
-  await build({
-    configFile: false,
-    logLevel: 'warn',
-    define: { 'process.env.NODE_ENV': JSON.stringify('production') },
-    build: {
-      outDir: join(dir, 'bench'),
-      emptyOutDir: false,
-      minify: false,
-      lib: { entry: resolve(import.meta.dirname, '../site/live-page.ts'), formats: ['es'], fileName: () => 'live.js' },
-    },
-  });
-  await build({
-    configFile: false,
-    logLevel: 'warn',
-    define: { 'process.env.NODE_ENV': JSON.stringify('production') },
-    build: {
-      outDir: join(dir, 'bench/tq'),
-      emptyOutDir: false,
-      minify: true,
-      lib: { entry: resolve(import.meta.dirname, '../site/tanstack-page.ts'), formats: ['es'], fileName: () => 'tq.js' },
-    },
-  });
-  await build({
-    configFile: false,
-    logLevel: 'warn',
-    // Production Workbox: no dev logging in the measured path, as in a real deployment.
-    define: { 'process.env.NODE_ENV': JSON.stringify('production') },
-    build: {
-      outDir: join(dir, 'bench/wb'),
-      emptyOutDir: false,
-      minify: true,
-      lib: { entry: resolve(import.meta.dirname, '../site/workbox-sw.ts'), formats: ['iife'], name: 'benchWorkboxWorker', fileName: () => 'sw.js' },
-    },
-  });
+  // Production builds (no dev logging in the measured path, as in a real deployment); the worker and the peer minified.
+  const bundle = (entry: string, outDir: string, fileName: string, lib: { formats: ['es'] | ['iife']; name?: string }, minify: boolean) =>
+    build({
+      configFile: false,
+      logLevel: 'warn',
+      define: { 'process.env.NODE_ENV': JSON.stringify('production') },
+      build: { outDir: join(dir, outDir), emptyOutDir: false, minify, lib: { entry: resolve(import.meta.dirname, '../site', entry), ...lib, fileName: () => fileName } },
+    });
+  await bundle('live-page.ts', 'bench', 'live.js', { formats: ['es'] }, false);
+  await bundle('tanstack-page.ts', 'bench/tq', 'tq.js', { formats: ['es'] }, true);
+  await bundle('workbox-sw.ts', 'bench/wb', 'sw.js', { formats: ['iife'], name: 'benchWorkboxWorker' }, true);
   return dir;
 }
