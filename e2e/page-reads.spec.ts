@@ -135,15 +135,15 @@ test("after another tab signs someone else in, the page never answers the last u
   await recordEvents(a);
   await freshFromWorker(a);
   await untilPageAnswers(a);
-  const told = a.evaluate(
-    () =>
-      new Promise<string | undefined>((resolve) => {
-        const channel = new BroadcastChannel('vantage-live:events');
-        channel.onmessage = ({ data }) => 'session' in data && (channel.close(), resolve(data.session.user));
-      }),
-  );
+  // Listening in tab A before tab B signs in (an evaluate not awaited could start listening after the broadcast).
+  await a.evaluate(() => {
+    (window as unknown as { __told: Promise<string | undefined> }).__told = new Promise((resolve) => {
+      const channel = new BroadcastChannel('vantage-live:events');
+      channel.onmessage = ({ data }) => 'session' in data && (channel.close(), resolve(data.session.user));
+    });
+  });
   await viaWorker(b, { kind: 'sign-in', user: 'another' });
-  expect(await told).toBe('another');
+  expect(await a.evaluate(() => (window as unknown as { __told: Promise<string | undefined> }).__told)).toBe('another');
   // Their cache is empty: the read goes to the master, not to what this tab kept of the guest's.
   const { result, byWorker } = await pageRead(a);
   expect(byWorker).toBe(true);
